@@ -1,0 +1,88 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from billing.money import MoneyField
+
+
+class ModelPrice(models.Model):
+    """The admin's price for a model, per million tokens; it overrides the shipped table."""
+
+    model = models.CharField(_("model"), max_length=100, unique=True)
+    input = MoneyField(_("input / MTok"))
+    output = MoneyField(_("output / MTok"))
+    cache_read = MoneyField(_("cache read / MTok"), default=0)
+    cache_write_5m = MoneyField(_("cache write 5m / MTok"), default=0)
+    cache_write_1h = MoneyField(_("cache write 1h / MTok"), default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
+        ordering = ["model"]
+
+    def __str__(self):
+        return self.model
+
+
+class UsageLog(models.Model):
+    """One billed gateway request. (request_id, api_key) is unique, so a retry never charges twice."""
+
+    class BillingType(models.IntegerChoices):
+        BALANCE = 0, _("Balance")
+        SUBSCRIPTION = 1, _("Subscription")
+
+    request_id = models.CharField(max_length=100)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage_logs")
+    api_key = models.ForeignKey("apikeys.ApiKey", null=True, on_delete=models.SET_NULL, related_name="usage_logs")
+    account = models.ForeignKey("accounts.Account", null=True, on_delete=models.SET_NULL, related_name="usage_logs")
+    group = models.ForeignKey("groups.Group", null=True, on_delete=models.SET_NULL, related_name="usage_logs")
+    subscription = models.ForeignKey("users.Subscription", null=True, blank=True, on_delete=models.SET_NULL)
+    model = models.CharField(_("model"), max_length=100)
+    upstream_model = models.CharField(_("upstream model"), max_length=100, null=True, blank=True)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_creation_tokens = models.BigIntegerField(default=0)
+    cache_creation_5m_tokens = models.BigIntegerField(default=0)
+    cache_creation_1h_tokens = models.BigIntegerField(default=0)
+    input_cost = MoneyField(default=0)
+    output_cost = MoneyField(default=0)
+    cache_read_cost = MoneyField(default=0)
+    cache_creation_cost = MoneyField(default=0)
+    total_cost = MoneyField(_("list cost"), default=0)
+    actual_cost = MoneyField(_("charged"), default=0)
+    rate_multiplier = models.DecimalField(max_digits=10, decimal_places=4, default=1)
+    account_rate_multiplier = models.DecimalField(max_digits=10, decimal_places=4, default=1)
+    billing_type = models.SmallIntegerField(choices=BillingType.choices, default=BillingType.BALANCE)
+    stream = models.BooleanField(default=False)
+    duration_ms = models.IntegerField(null=True, blank=True)
+    first_token_ms = models.IntegerField(null=True, blank=True)
+    status = models.SmallIntegerField(_("HTTP status"), default=200)
+    endpoint = models.CharField(max_length=100, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    ip_address = models.CharField(max_length=45, blank=True)
+    cache_ttl_overridden = models.BooleanField(default=False)
+    priced_by_fallback = models.BooleanField(
+        default=False, help_text=_("The model was not in the price table; the fallback price was used")
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("usage log")
+        verbose_name_plural = _("usage logs")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["request_id", "api_key"], name="uniq_usage_request_key")]
+        indexes = [
+            models.Index(fields=["created_at", "model", "upstream_model"]),
+            models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["account", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.request_id} {self.model}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_creation_tokens

@@ -1,0 +1,49 @@
+"""Periodic background work: one list, run by Celery beat in production and by a thread when embedded."""
+
+import importlib
+import logging
+import threading
+import time
+
+from celery import shared_task
+from django.db import close_old_connections
+
+log = logging.getLogger(__name__)
+
+# (every N seconds, "module.function"). Apps append their periodic jobs here.
+PERIODIC_TASKS: list[tuple[int, str]] = []
+
+
+def _call(dotted: str):
+    module, _, name = dotted.rpartition(".")
+    return getattr(importlib.import_module(module), name)()
+
+
+@shared_task(name="config.background.run")
+def run(dotted: str):
+    try:
+        return _call(dotted)
+    finally:
+        close_old_connections()
+
+
+def start_in_process():
+    """Run PERIODIC_TASKS on a daemon thread (embedded mode: one process, no Celery)."""
+
+    def loop():
+        due = {dotted: 0.0 for _, dotted in PERIODIC_TASKS}
+        while True:
+            now = time.monotonic()
+            for seconds, dotted in PERIODIC_TASKS:
+                if now >= due[dotted]:
+                    due[dotted] = now + seconds
+                    try:
+                        _call(dotted)
+                    except Exception:
+                        log.exception("background task %s failed", dotted)
+                    finally:
+                        close_old_connections()
+            time.sleep(1)
+
+    if PERIODIC_TASKS:
+        threading.Thread(target=loop, name="subrelay-background", daemon=True).start()

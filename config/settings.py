@@ -1,0 +1,206 @@
+"""subrelay settings.
+
+With no environment at all this is the embedded mode: SQLite under DATA_DIR, in-process caches and
+limiter, background tasks on an in-process schedule. DATABASE_URL switches the database to PostgreSQL,
+REDIS_URL moves caches, concurrency slots, sticky sessions and background tasks (Celery) to Redis.
+Every variable is listed in the README.
+"""
+
+import secrets
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+DATA_DIR = Path(env("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _kept_secret(name: str, make) -> str:
+    """A secret from the environment, else one generated once and kept in DATA_DIR.
+
+    Generated secrets are fine for one node; several hosts must share them through the environment,
+    otherwise they cannot read each other's sessions and encrypted credentials.
+    """
+    if value := env(name, default=""):
+        return value
+    path = DATA_DIR / name.lower()
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _kept_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
+# Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+CREDENTIALS_KEY = _kept_secret("CREDENTIALS_KEY", lambda: Fernet.generate_key().decode())
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+HOST = env("HOST", default="127.0.0.1")
+PORT = env.int("PORT", default=8080)
+
+REDIS_URL = env("REDIS_URL", default="")
+DATABASE_URL = env("DATABASE_URL", default="")
+# Tasks run in-process unless Celery (which needs Redis as broker) is in use.
+TASKS_IN_PROCESS = env.bool("TASKS_IN_PROCESS", default=not REDIS_URL)
+
+INSTALLED_APPS = [
+    "unfold",
+    "unfold.contrib.filters",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "sortedm2m",
+    "users",
+    "accounts",
+    "groups",
+    "apikeys",
+    "gateway",
+    "billing",
+]
+
+# The gateway routes (/v1/*, /v1beta/*) bypass all of these: see config/asgi.py.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = "config.wsgi.application"
+
+if DATABASE_URL:
+    DATABASES = {"default": env.db_url("DATABASE_URL")}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN", default=2),
+        "max_size": env.int("DB_POOL_MAX", default=20),
+        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "subrelay.sqlite3",
+            "OPTIONS": {
+                # IMMEDIATE takes the write lock at BEGIN, so concurrent charges queue instead of
+                # failing with "database is locked" when a read transaction tries to upgrade.
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            # A file, not memory, so that a gateway started in another process by a test shares it.
+            "TEST": {"NAME": str(DATA_DIR / f"test-{env('PYTEST_XDIST_WORKER', default='main')}.sqlite3")},
+        }
+    }
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_USER_MODEL = "users.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+]
+LOGIN_URL = "admin:login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Prompts of 64 MB and more must pass; Django checks this when a view reads request.body.
+GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=80 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "COERCE_DECIMAL_TO_STRING": False,
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "subrelay API",
+    "DESCRIPTION": "Management API of the subrelay AI gateway (sub2api-compatible paths and envelope).",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- gateway -------------------------------------------------------------------------------------
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
+# Where OAuth access tokens are refreshed; tests point it at a fake.
+CLAUDE_OAUTH_TOKEN_URL = env("CLAUDE_OAUTH_TOKEN_URL", default="https://platform.claude.com/v1/oauth/token")
+CLAUDE_OAUTH_CLIENT_ID = env("CLAUDE_OAUTH_CLIENT_ID", default="9d1c250a-e61b-44d9-88ed-5944d1962f5e")
+# Bedrock endpoint template; tests point it at a fake. {region} is filled in per account.
+BEDROCK_ENDPOINT = env("BEDROCK_ENDPOINT", default="https://bedrock-runtime.{region}.amazonaws.com")
+UPSTREAM_RESPONSE_HEADER_TIMEOUT = env.float("UPSTREAM_RESPONSE_HEADER_TIMEOUT", default=600.0)
+STREAM_IDLE_TIMEOUT = env.float("STREAM_IDLE_TIMEOUT", default=180.0)
+STREAM_KEEPALIVE_INTERVAL = env.float("STREAM_KEEPALIVE_INTERVAL", default=10.0)
+MAX_ACCOUNT_SWITCHES = env.int("MAX_ACCOUNT_SWITCHES", default=10)
+AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
+AUTH_CACHE_LOCAL_TTL = env.float("AUTH_CACHE_LOCAL_TTL", default=15.0)
+CONCURRENCY_SLOT_TTL = env.int("CONCURRENCY_SLOT_TTL", default=30 * 60)
+CONCURRENCY_WAIT_TIMEOUT = env.float("CONCURRENCY_WAIT_TIMEOUT", default=30.0)
+CONCURRENCY_PING_INTERVAL = env.float("CONCURRENCY_PING_INTERVAL", default=10.0)
+STICKY_SESSION_TTL = env.int("STICKY_SESSION_TTL", default=3600)
+OVERLOAD_COOLDOWN_MINUTES = env.int("OVERLOAD_COOLDOWN_MINUTES", default=10)
+OAUTH_401_COOLDOWN_MINUTES = env.int("OAUTH_401_COOLDOWN_MINUTES", default=10)
+TOKEN_REFRESH_INTERVAL = env.int("TOKEN_REFRESH_INTERVAL", default=300)
+TOKEN_REFRESH_BEFORE_EXPIRY = env.int("TOKEN_REFRESH_BEFORE_EXPIRY", default=1800)
+ALLOW_UNGROUPED_KEYS = env.bool("ALLOW_UNGROUPED_KEYS", default=False)
+API_KEY_PREFIX = env("API_KEY_PREFIX", default="sk-")
+
+# --- billing -------------------------------------------------------------------------------------
+# Price per million tokens for a model that is in neither the shipped table nor the admin's.
+FALLBACK_PRICE_MODEL = env("FALLBACK_PRICE_MODEL", default="claude-sonnet-4-5")
+
+# --- Celery (production) -------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TIMEZONE = "UTC"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,5 @@
+"""Upstream HTTP: one aiohttp ClientSession per event loop."""
+
+
+async def close_sessions():
+    pass
