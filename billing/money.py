@@ -13,6 +13,8 @@ from django.forms import DecimalField as DecimalFormField
 
 NANOS_PER_USD = 10**9
 QUANTUM = Decimal("0.000000001")
+# A BIGINT of nano-dollars holds up to about 9.2 billion dollars.
+MAX_AMOUNT = Decimal(2**63 - 1) / NANOS_PER_USD
 
 
 def to_decimal(value) -> Decimal:
@@ -28,6 +30,8 @@ def to_decimal(value) -> Decimal:
             raise ValueError(f"not an amount: {value!r}") from exc
     if not amount.is_finite():
         raise ValueError(f"not a finite amount: {value!r}")
+    if abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"amount out of range: {value!r}")
     return amount.quantize(QUANTUM, rounding=ROUND_HALF_UP)
 
 

@@ -1,1 +1,53 @@
-urlpatterns: list = []
+"""Routes of the management REST API under /api/v1/ (the reference's paths, see spec §5.3-5.5)."""
+
+from django.urls import path, re_path
+
+from accounts import api as accounts
+from apikeys import api as apikeys
+from config.api import AdminView, ApiError
+from groups import api as groups
+from users import api as users
+
+
+class NotFoundView(AdminView):
+    """Unknown /api/v1/ paths answer in the envelope too."""
+
+    authentication_classes = []
+    permission_classes = []
+    schema = None
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        raise ApiError(404, "Not found")
+
+    get = post = put = delete = patch = http_method_not_allowed
+
+
+urlpatterns = [
+    # auth + user
+    path("auth/login", users.LoginView.as_view()),
+    path("auth/me", users.MeView.as_view()),
+    path("keys", apikeys.KeyListView.as_view()),
+    path("keys/<str:pk>", apikeys.KeyDetailView.as_view()),
+    path("groups/available", groups.AvailableGroupsView.as_view()),
+    # admin: groups (sort-order and all before <pk>)
+    path("admin/groups", groups.GroupListView.as_view()),
+    path("admin/groups/all", groups.GroupAllView.as_view()),
+    path("admin/groups/sort-order", groups.GroupSortOrderView.as_view()),
+    path("admin/groups/<str:pk>", groups.GroupDetailView.as_view()),
+    # admin: accounts
+    path("admin/accounts", accounts.AccountListView.as_view()),
+    path("admin/accounts/<str:pk>", accounts.AccountDetailView.as_view()),
+    path("admin/accounts/<str:pk>/reset-quota", accounts.AccountActionView.as_view(action="reset_quota")),
+    path("admin/accounts/<str:pk>/clear-error", accounts.AccountActionView.as_view(action="clear_error")),
+    path(
+        "admin/accounts/<str:pk>/clear-rate-limit", accounts.AccountActionView.as_view(action="clear_rate_limit")
+    ),
+    # admin: users
+    path("admin/users", users.AdminUserListView.as_view()),
+    path("admin/users/<str:pk>", users.AdminUserDetailView.as_view()),
+    path("admin/users/<str:pk>/balance", users.AdminUserBalanceView.as_view()),
+    # admin: api keys
+    path("admin/api-keys", apikeys.AdminKeyListView.as_view()),
+    path("admin/api-keys/<str:pk>", apikeys.AdminKeyDetailView.as_view()),
+    re_path(r"^.*$", NotFoundView.as_view()),
+]

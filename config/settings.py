@@ -101,12 +101,13 @@ WSGI_APPLICATION = "config.wsgi.application"
 
 if DATABASE_URL:
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DB_POOL_MIN", default=2),
-        "max_size": env.int("DB_POOL_MAX", default=20),
-        "timeout": env.int("DB_POOL_TIMEOUT", default=10),
-    }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # sqlite:// URLs have no pool
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env.int("DB_POOL_MIN", default=2),
+            "max_size": env.int("DB_POOL_MAX", default=20),
+            "timeout": env.int("DB_POOL_TIMEOUT", default=10),
+        }
 else:
     DATABASES = {
         "default": {
@@ -155,7 +156,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
 }
+# Lifetime of the REST API's Bearer tokens (POST /api/v1/auth/login), seconds.
+API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=24 * 3600)
+# Login attempts per client address (DRF rate syntax, e.g. "20/min"); empty = unlimited.
+API_LOGIN_RATE = env("API_LOGIN_RATE", default="20/min")
 SPECTACULAR_SETTINGS = {
     "TITLE": "subrelay API",
     "DESCRIPTION": "Management API of the subrelay AI gateway (sub2api-compatible paths and envelope).",
@@ -184,12 +190,30 @@ OVERLOAD_COOLDOWN_MINUTES = env.int("OVERLOAD_COOLDOWN_MINUTES", default=10)
 OAUTH_401_COOLDOWN_MINUTES = env.int("OAUTH_401_COOLDOWN_MINUTES", default=10)
 TOKEN_REFRESH_INTERVAL = env.int("TOKEN_REFRESH_INTERVAL", default=300)
 TOKEN_REFRESH_BEFORE_EXPIRY = env.int("TOKEN_REFRESH_BEFORE_EXPIRY", default=1800)
+# Scheduler (gateway/scheduler.py): waiting for a busy account, snapshot safety net, last-use batching.
+STICKY_SESSION_WAIT_TIMEOUT = env.float("STICKY_SESSION_WAIT_TIMEOUT", default=120.0)
+STICKY_SESSION_MAX_WAITING = env.int("STICKY_SESSION_MAX_WAITING", default=3)
+FALLBACK_WAIT_TIMEOUT = env.float("FALLBACK_WAIT_TIMEOUT", default=30.0)
+FALLBACK_MAX_WAITING = env.int("FALLBACK_MAX_WAITING", default=100)
+SCHEDULER_SNAPSHOT_MAX_AGE = env.float("SCHEDULER_SNAPSHOT_MAX_AGE", default=60.0)
+LAST_USED_FLUSH_INTERVAL = env.float("LAST_USED_FLUSH_INTERVAL", default=10.0)
+# Pool-mode accounts whose same-account retries all failed sit out this long (spec S3).
+POOL_MODE_COOLDOWN_MINUTES = env.int("POOL_MODE_COOLDOWN_MINUTES", default=1)
+POOL_MODE_RETRY_DELAY = env.float("POOL_MODE_RETRY_DELAY", default=0.5)
+# Token refresh: transient failures retry with backoff BASE*2^(n-1) s; a failed refresh pauses the account.
+TOKEN_REFRESH_MAX_RETRIES = env.int("TOKEN_REFRESH_MAX_RETRIES", default=3)
+TOKEN_REFRESH_RETRY_BACKOFF = env.float("TOKEN_REFRESH_RETRY_BACKOFF", default=2.0)
+TOKEN_REFRESH_FAILURE_COOLDOWN_MINUTES = env.int("TOKEN_REFRESH_FAILURE_COOLDOWN_MINUTES", default=10)
+# At request time an OAuth token this close to expiry is refreshed before use.
+TOKEN_REFRESH_AT_REQUEST_SKEW = env.int("TOKEN_REFRESH_AT_REQUEST_SKEW", default=180)
 ALLOW_UNGROUPED_KEYS = env.bool("ALLOW_UNGROUPED_KEYS", default=False)
 API_KEY_PREFIX = env("API_KEY_PREFIX", default="sk-")
 
 # --- billing -------------------------------------------------------------------------------------
 # Price per million tokens for a model that is in neither the shipped table nor the admin's.
 FALLBACK_PRICE_MODEL = env("FALLBACK_PRICE_MODEL", default="claude-sonnet-4-5")
+# Threads that apply charges after the response (each holds a DB connection while charging).
+CHARGE_WORKERS = env.int("CHARGE_WORKERS", default=8)
 
 # --- Celery (production) -------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -203,4 +227,21 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
+}
+
+# --- admin (django-unfold) -----------------------------------------------------------------------
+def _admin_static(path):
+    from django.templatetags.static import static
+
+    return lambda request: static(path)
+
+
+UNFOLD = {
+    "SITE_TITLE": "subrelay",
+    "SITE_HEADER": "subrelay",
+    "SITE_SYMBOL": "hub",
+    "SHOW_LANGUAGES": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "STYLES": [_admin_static("subrelay/admin.css")],
+    "SIDEBAR": {"show_search": True, "show_all_applications": True},
 }

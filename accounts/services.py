@@ -1,0 +1,79 @@
+"""Saving an upstream account after an admin changed it (REST API, commands).
+
+The rules: the quota settings must pass `accounts.quota.validate_config`; the credentials the type
+needs must be present (Bedrock by auth mode, spec S3); the runtime columns (quota counters and
+period starts) are never written by an edit (Account.save() skips them); after saving, fixed quota
+windows are normalised (`apply_quota_config`, S1 follow-up) and the scheduler is told.
+"""
+
+from django.db import transaction
+from django.db.models import Max
+
+from accounts import quota
+from accounts.models import Account
+from groups.models import GroupAccount
+
+ACCEPTED_TYPES = tuple(Account.Type.values)  # "bedrock-apikey" is gone for good (S3)
+
+
+class AccountRuleError(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def notify_scheduler() -> None:
+    """Accounts or groups changed: drop any cached scheduling snapshot, if the scheduler keeps one."""
+    from gateway import scheduler
+
+    if callable(invalidate := getattr(scheduler, "invalidate", None)):
+        invalidate()
+
+
+def validate(account: Account) -> None:
+    """Raise AccountRuleError with a message naming the field for the first rule the account breaks."""
+    if account.type not in ACCEPTED_TYPES:
+        raise AccountRuleError(f"type: must be one of {', '.join(ACCEPTED_TYPES)}")
+    if account.type == Account.Type.BEDROCK:
+        if account.platform != "anthropic":
+            raise AccountRuleError("platform: bedrock accounts belong to the anthropic platform")
+        if account.bedrock_auth_mode == Account.BedrockAuth.APIKEY:
+            if not account.api_key:
+                raise AccountRuleError("api_key: required for a bedrock account in apikey auth mode")
+        else:
+            if not account.aws_access_key_id:
+                raise AccountRuleError("aws_access_key_id: required for a bedrock account in sigv4 auth mode")
+            if not account.aws_secret_access_key:
+                raise AccountRuleError("aws_secret_access_key: required for a bedrock account in sigv4 auth mode")
+    elif account.type in (Account.Type.APIKEY, Account.Type.UPSTREAM) and not account.api_key:
+        raise AccountRuleError(f"api_key: required for {account.type} accounts")
+    elif account.is_oauth and not account.access_token:
+        raise AccountRuleError(f"access_token: required for {account.type} accounts")
+    errors = quota.validate_config(account)
+    if errors:
+        raise AccountRuleError("; ".join(errors.values()))
+
+
+def set_groups(account: Account, group_ids: list[int]) -> None:
+    """Make the account a member of exactly these groups; a new membership goes last in its group."""
+    GroupAccount.objects.filter(account=account).exclude(group_id__in=group_ids).delete()
+    existing = set(GroupAccount.objects.filter(account=account).values_list("group_id", flat=True))
+    for group_id in group_ids:
+        if group_id in existing:
+            continue
+        last = GroupAccount.objects.filter(group_id=group_id).aggregate(m=Max("sort_value"))["m"]
+        GroupAccount.objects.create(
+            group_id=group_id, account=account, priority=account.priority, sort_value=(last or 0) + 1
+        )
+
+
+def save_account(account: Account, group_ids: list[int] | None = None) -> Account:
+    """Validate and save an account (new or edited); `group_ids` None leaves memberships alone."""
+    validate(account)
+    with transaction.atomic():
+        account.save()
+        if group_ids is not None:
+            set_groups(account, group_ids)
+        account.apply_quota_config()
+    transaction.on_commit(notify_scheduler)
+    return account
