@@ -1,0 +1,124 @@
+"""Screenshots of the admin for the docs: account list (quota badges at several thresholds), the
+drag-sortable group list and the API key form.
+
+    .venv/bin/python docs/screenshots.py            # writes docs/admin-*.png
+
+Uses a throw-away SQLite data dir, Django's threaded live server and Debian's chromium (apt-get install
+chromium); never touches var/.
+"""
+
+import os
+import sys
+import tempfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="subrelay-shots-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+for name in ("DATABASE_URL", "REDIS_URL"):
+    os.environ.pop(name, None)
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import StaticFilesHandler  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.testcases import LiveServerThread  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+D = Decimal
+
+
+def seed():
+    from accounts.models import Account
+    from apikeys.models import ApiKey
+    from groups.models import Group, GroupAccount
+    from users.models import User
+
+    now = timezone.now()
+    admin = User.objects.create_superuser("admin@example.com", "screenshots-only")
+    user = User.objects.create_user("dev@example.com", "screenshots-only", balance=D("42.50"))
+
+    def account(name, runtime=None, **fields):
+        obj = Account.objects.create(name=name, **fields)
+        if runtime:
+            Account.objects.filter(pk=obj.pk).update(**runtime)
+        return obj
+
+    pool1 = account("claude-pool-1", type="apikey", quota_daily_limit=D(10), quota_weekly_limit=D(50),
+                    quota_limit=D(200), runtime={
+                        "quota_daily_used": D("3.20"), "quota_daily_start": now - timedelta(hours=5),
+                        "quota_weekly_used": D("42.00"), "quota_weekly_start": now - timedelta(days=3),
+                        "quota_used": D("61.75")})
+    pool2 = account("claude-pool-2", type="apikey", quota_daily_limit=D(10), quota_limit=D(100), runtime={
+        "quota_daily_used": D("10.40"), "quota_daily_start": now - timedelta(hours=20), "quota_used": D("35")})
+    account("claude-pool-3 (period lapsed)", type="apikey", quota_daily_limit=D(10), runtime={
+        "quota_daily_used": D("11"), "quota_daily_start": now - timedelta(hours=26), "quota_used": D("11")})
+    bedrock = account("bedrock-us-east", type="bedrock", bedrock_auth_mode="apikey", api_key="x",
+                      aws_region="eu-west-1",
+                      quota_limit=D(100), runtime={"quota_used": D("85.10")})
+    account("claude-max-oauth", type="oauth", access_token="x", runtime={
+        "rate_limited_at": now, "rate_limit_reset_at": now + timedelta(minutes=42)})
+    account("claude-broken", type="apikey", status="error", error_message="401 invalid x-api-key")
+    groups = []
+    for i, (name, platform) in enumerate([("Claude Code", "anthropic"), ("Default", "anthropic"),
+                                          ("OpenAI", "openai"), ("Gemini", "gemini"), ("Enterprise", "anthropic")]):
+        groups.append(Group.objects.create(name=name, platform=platform, sort_order=i * 10))
+    for j, acc in enumerate((pool1, pool2, bedrock)):
+        GroupAccount.objects.create(group=groups[0], account=acc, sort_value=j)
+    key, _ = ApiKey.objects.create_key(user=user, name="ci-runner", group=groups[0], quota=D(20),
+                                       expires_at=now + timedelta(days=12))
+    ApiKey.objects.filter(pk=key.pk).update(quota_used=D("17.50"))
+    ApiKey.objects.create_key(user=user, name="laptop", group=groups[1])
+    return admin, key, bedrock
+
+
+def main():
+    from playwright.sync_api import sync_playwright
+
+    call_command("migrate", verbosity=0)
+    admin, key, bedrock = seed()
+    server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+    server.daemon = True
+    server.start()
+    server.is_ready.wait()
+    if server.error:
+        raise server.error
+    base = f"http://127.0.0.1:{server.port}"
+    client = Client()
+    client.force_login(admin)
+    out = ROOT / "docs"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
+                                         args=["--no-sandbox", "--disable-dev-shm-usage"])
+            context = browser.new_context(viewport={"width": 1920, "height": 1000}, locale="en-US")
+            context.add_cookies([{"name": settings.SESSION_COOKIE_NAME,
+                                  "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": base}])
+            page = context.new_page()
+            shots = [  # (file, page, viewport height)
+                ("admin-accounts.png", "/admin/accounts/account/", 720),
+                ("admin-groups-sort.png", "/admin/groups/group/", 600),
+                ("admin-key-form.png", f"/admin/apikeys/apikey/{key.pk}/change/", 1400),
+                ("admin-account-form.png", f"/admin/accounts/account/{bedrock.pk}/change/", 3300),
+            ]
+            for filename, path, height in shots:
+                page.set_viewport_size({"width": 1920, "height": height})
+                page.goto(base + path)
+                page.wait_for_load_state("networkidle")
+                page.screenshot(path=str(out / filename))
+                print("wrote", out / filename)
+            browser.close()
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""User admin forms for the email-login user (no username field for login)."""
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext_lazy as _
+from unfold.forms import UserChangeForm as UnfoldUserChangeForm
+from unfold.forms import UserCreationForm as UnfoldUserCreationForm
+from unfold.widgets import UnfoldAdminDecimalFieldWidget
+
+from billing.money import to_decimal
+
+
+class UserCreationForm(UnfoldUserCreationForm):
+    class Meta:
+        model = get_user_model()
+        fields = ("email", "role", "balance", "concurrency")
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip().lower()
+        if get_user_model().objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError(_("A user with this email already exists."))
+        return email
+
+
+class UserChangeForm(UnfoldUserChangeForm):
+    balance_adjustment = forms.DecimalField(
+        label=_("Adjust balance (USD)"), required=False, max_digits=20, decimal_places=9,
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"step": "0.01", "placeholder": "+10 / -5"}),
+        help_text=_("Added to the balance in one atomic update, so a request charged meanwhile is not lost."),
+    )
+
+    class Meta:
+        model = get_user_model()
+        fields = (  # not the balance: it changes only through balance_adjustment
+            "email", "password", "username", "notes", "concurrency", "allowed_groups", "role", "status",
+            "is_staff", "is_superuser", "groups", "user_permissions",
+        )
+
+    def clean_email(self):
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean_balance_adjustment(self):
+        value = self.cleaned_data.get("balance_adjustment")
+        if value is None:
+            return None
+        try:
+            return to_decimal(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc))
