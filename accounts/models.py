@@ -41,9 +41,18 @@ class Proxy(models.Model):
         return f"{self.protocol}://{auth}{self.host}:{self.port}"
 
 
+def _scheduler_changed():
+    """Queryset updates bypass the model signals: tell the scheduler its cached candidates are stale."""
+    from gateway.scheduler import invalidate
+
+    invalidate()
+
+
 class AccountQuerySet(models.QuerySet):
     def reset_quota(self) -> int:
-        return self.update(**quota.reset_updates())
+        count = self.update(**quota.reset_updates())
+        _scheduler_changed()
+        return count
 
 
 class Account(models.Model):
@@ -264,13 +273,17 @@ class Account(models.Model):
         fresh = Account.objects.only(*quota.COUNTER_FIELDS).get(pk=self.pk)
         for name in quota.COUNTER_FIELDS:
             setattr(self, name, getattr(fresh, name))
-        return quota.exceeded(self, now)
+        exceeded = quota.exceeded(self, now)
+        if exceeded:
+            _scheduler_changed()
+        return exceeded
 
     def reset_quota(self):
         updates = quota.reset_updates()
         Account.objects.filter(pk=self.pk).update(**updates)
         for name, value in updates.items():
             setattr(self, name, Decimal(value) if isinstance(value, int) else value)
+        _scheduler_changed()
 
     def apply_quota_config(self, now=None):
         """After the admin changed quota settings: restart fixed windows that predate their boundary."""
@@ -279,6 +292,7 @@ class Account(models.Model):
             Account.objects.filter(pk=self.pk).update(**updates)
             for name, value in updates.items():
                 setattr(self, name, Decimal(value) if isinstance(value, int) else value)
+            _scheduler_changed()
 
     # --- state changes from upstream answers ----------------------------------------------------
     def set_state(self, **fields):
@@ -286,6 +300,7 @@ class Account(models.Model):
         Account.objects.filter(pk=self.pk).update(**fields)
         for name, value in fields.items():
             setattr(self, name, value)
+        _scheduler_changed()
 
     def mark_rate_limited(self, reset_at):
         self.set_state(rate_limited_at=timezone.now(), rate_limit_reset_at=reset_at)

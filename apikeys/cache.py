@@ -1,18 +1,265 @@
-"""Invalidation of the gateway's key-auth cache.
+"""The gateway's key-auth cache and its invalidation.
 
-INTERFACE: every code path that changes an API key, its user or its group calls one of these, after
-the change is committed (model signals cover `save()`/`delete()`; queryset `.update()` callers must
-call them themselves). The gateway issue implements the cache behind them (in-process + Redis).
+INTERFACE: every code path that changes an API key, its user or its group calls one of the
+`invalidate_*` functions after the change is committed (model signals in `apikeys/signals.py` cover
+`save()`/`delete()`; queryset `.update()` callers must call them themselves).
+
+Two tiers hold a `KeySnapshot` (plain values, never live model instances) per SHA-256 of a key:
+- L1: a dict in this process, `AUTH_CACHE_LOCAL_TTL` seconds (15 s);
+- L2: Redis `apikey:auth:{hash}` (production only), `AUTH_CACHE_TTL` seconds ±10 %, 30 s for unknown keys.
+An invalidation drops the entry from this process, from Redis, and from every other process's L1
+through the pub/sub channel `auth:cache:invalidate`, so an edit is seen by the next request anywhere.
 """
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+REDIS_PREFIX = "apikey:auth:"
+CHANNEL = "auth:cache:invalidate"
+NEGATIVE_TTL = 30
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    """What key auth and charging need to know about a key, its user and its group."""
+
+    key_id: int
+    key_hash: str
+    status: str
+    ip_whitelist: tuple
+    ip_blacklist: tuple
+    quota: Decimal
+    quota_used: Decimal
+    expires_at: datetime | None
+    user_id: int
+    user_status: str
+    user_balance: Decimal
+    user_concurrency: int
+    group_id: int | None = None
+    group_status: str | None = None
+    group_platform: str | None = None
+    group_is_subscription: bool = False
+    # The user's own multiplier for the group if set, else the group's (<= 0 is read as 1 by billing).
+    rate_multiplier: Decimal = Decimal(1)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        for name in ("quota", "quota_used", "user_balance", "rate_multiplier"):
+            data[name] = str(data[name])
+        data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, raw) -> "KeySnapshot":
+        data = json.loads(raw)
+        for name in ("quota", "quota_used", "user_balance", "rate_multiplier"):
+            data[name] = Decimal(data[name])
+        data["expires_at"] = datetime.fromisoformat(data["expires_at"]) if data["expires_at"] else None
+        data["ip_whitelist"] = tuple(data["ip_whitelist"])
+        data["ip_blacklist"] = tuple(data["ip_blacklist"])
+        return cls(**data)
+
+
+def load_snapshot(key_hash: str) -> KeySnapshot | None:
+    """One query: the key with its user, group and the user's rate override for that group."""
+    from django.db.models import OuterRef, Subquery
+
+    from apikeys.models import ApiKey
+    from users.models import UserGroupRate
+
+    override = UserGroupRate.objects.filter(user=OuterRef("user_id"), group=OuterRef("group_id"))
+    key = (
+        ApiKey.objects.select_related("user", "group")
+        .annotate(user_rate=Subquery(override.values("rate_multiplier")[:1]))
+        .filter(key_hash=key_hash)
+        .first()
+    )
+    if key is None:
+        return None
+    user, group = key.user, key.group
+    snapshot = KeySnapshot(
+        key_id=key.pk, key_hash=key.key_hash, status=key.status,
+        ip_whitelist=tuple(key.ip_whitelist or ()), ip_blacklist=tuple(key.ip_blacklist or ()),
+        quota=key.quota, quota_used=key.quota_used, expires_at=key.expires_at,
+        user_id=user.pk, user_status=user.status, user_balance=user.balance, user_concurrency=user.concurrency,
+    )
+    if group is None:
+        return snapshot
+    rate = key.user_rate if key.user_rate is not None else group.rate_multiplier
+    return KeySnapshot(**{
+        **snapshot.__dict__,
+        "group_id": group.pk, "group_status": group.status, "group_platform": group.platform,
+        "group_is_subscription": group.is_subscription, "rate_multiplier": Decimal(rate),
+    })
+
+
+# --- L1 ------------------------------------------------------------------------------------------
+_local: dict[str, tuple[float, KeySnapshot | None]] = {}
+_listeners: dict[int, asyncio.Task] = {}
+
+
+def _local_get(key_hash: str):
+    entry = _local.get(key_hash)
+    if entry is None or entry[0] < time.monotonic():
+        return _MISSING
+    return entry[1]
+
+
+LOCAL_MAX_ENTRIES = 50_000
+
+
+def _local_put(key_hash: str, snapshot: KeySnapshot | None):
+    now = time.monotonic()
+    if len(_local) >= LOCAL_MAX_ENTRIES:  # e.g. a flood of made-up keys: forget what has expired
+        for stale in [h for h, (until, _) in _local.items() if until < now]:
+            del _local[stale]
+        if len(_local) >= LOCAL_MAX_ENTRIES:
+            _local.clear()
+    ttl = settings.AUTH_CACHE_LOCAL_TTL if snapshot is not None else min(settings.AUTH_CACHE_LOCAL_TTL, NEGATIVE_TTL)
+    _local[key_hash] = (now + ttl, snapshot)
+
+
+# --- lookup (async, gateway) -------------------------------------------------------------------
+
+
+async def lookup(key_hash: str) -> KeySnapshot | None:
+    """The snapshot of a key by hash, or None for an unknown key."""
+    found = _local_get(key_hash)
+    if found is not _MISSING:
+        return found
+    if settings.REDIS_URL:
+        return await _lookup_through_redis(key_hash)
+    snapshot = await sync_to_async(load_snapshot)(key_hash)
+    _local_put(key_hash, snapshot)
+    return snapshot
+
+
+async def _lookup_through_redis(key_hash: str) -> KeySnapshot | None:
+    from gateway.redis import get_redis
+
+    _ensure_listener()
+    redis = get_redis()
+    try:
+        raw = await redis.get(REDIS_PREFIX + key_hash)
+    except Exception:
+        # Redis down: the database still answers (slower, and this process does not cache meanwhile).
+        log.warning("auth cache: Redis unavailable, reading the key from the database", exc_info=True)
+        return await sync_to_async(load_snapshot)(key_hash)
+    if raw is not None:
+        snapshot = None if raw == b"null" else KeySnapshot.from_json(raw)
+    else:
+        snapshot = await sync_to_async(load_snapshot)(key_hash)
+        ttl = NEGATIVE_TTL if snapshot is None else int(settings.AUTH_CACHE_TTL * random.uniform(0.9, 1.1))
+        try:
+            await redis.set(REDIS_PREFIX + key_hash, "null" if snapshot is None else snapshot.to_json(), ex=ttl)
+        except Exception:
+            log.warning("auth cache: could not store the key in Redis", exc_info=True)
+    _local_put(key_hash, snapshot)
+    return snapshot
+
+
+def _ensure_listener():
+    """One pub/sub subscriber per event loop drops L1 entries other processes invalidated."""
+    loop = asyncio.get_running_loop()
+    task = _listeners.get(id(loop))
+    if task is None or task.done():
+        _listeners[id(loop)] = loop.create_task(_listen())
+
+
+async def _listen():
+    from gateway.redis import get_redis
+
+    while True:
+        try:
+            pubsub = get_redis().pubsub()
+            await pubsub.subscribe(CHANNEL)
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                _drop_local(message["data"].decode())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("auth cache invalidation listener failed; retrying", exc_info=True)
+            _local.clear()
+            await asyncio.sleep(1)
+
+
+def _drop_local(key_hash: str):
+    if key_hash == "*":
+        _local.clear()
+    else:
+        _local.pop(key_hash, None)
+
+
+# --- invalidation (sync, called after commit) ----------------------------------------------------
+_sync_redis = None
+
+
+def _redis():
+    global _sync_redis
+    if not settings.REDIS_URL:
+        return None
+    if _sync_redis is None:
+        import redis
+
+        _sync_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return _sync_redis
+
+
+def _broadcast(key_hashes: list[str]):
+    client = _redis()
+    if client is None or not key_hashes:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)
+        for key_hash in key_hashes:
+            if key_hash != "*":
+                pipe.delete(REDIS_PREFIX + key_hash)
+            pipe.publish(CHANNEL, key_hash)
+        pipe.execute()
+    except Exception:
+        log.exception("auth cache invalidation through Redis failed")
 
 
 def invalidate_key(key_hash: str) -> None:
     """One key changed."""
+    _drop_local(key_hash)
+    _broadcast([key_hash])
 
 
 def invalidate_user(user_id: int) -> None:
-    """A user changed (status, balance top-up, concurrency): all of their keys."""
+    """A user changed (status, balance top-up, concurrency, rate override): all of their keys."""
+    from apikeys.models import ApiKey
+
+    hashes = list(ApiKey.objects.filter(user_id=user_id).values_list("key_hash", flat=True))
+    for key_hash in hashes:
+        _drop_local(key_hash)
+    _broadcast(hashes)
 
 
 def invalidate_all() -> None:
     """A group changed: every cached key (groups are few and change rarely)."""
+    _local.clear()
+    client = _redis()
+    if client is None:
+        return
+    try:
+        keys = list(client.scan_iter(match=REDIS_PREFIX + "*", count=1000))
+        for start in range(0, len(keys), 500):
+            client.delete(*keys[start:start + 500])
+        client.publish(CHANNEL, "*")
+    except Exception:
+        log.exception("auth cache invalidation through Redis failed")

@@ -6,12 +6,16 @@ import threading
 import time
 
 from celery import shared_task
+from django.conf import settings
 from django.db import close_old_connections
 
 log = logging.getLogger(__name__)
 
 # (every N seconds, "module.function"). Apps append their periodic jobs here.
 PERIODIC_TASKS: list[tuple[int, str]] = []
+PERIODIC_TASKS.append((settings.TOKEN_REFRESH_INTERVAL, "accounts.tasks.refresh_expiring_tokens"))
+# Last-use times of accounts are batched in memory; the gateway flushes them itself, this catches the tail.
+PERIODIC_TASKS.append((int(settings.LAST_USED_FLUSH_INTERVAL), "gateway.scheduler.flush_last_used"))
 
 
 def _call(dotted: str):

@@ -178,6 +178,8 @@ CLAUDE_OAUTH_CLIENT_ID = env("CLAUDE_OAUTH_CLIENT_ID", default="9d1c250a-e61b-44
 BEDROCK_ENDPOINT = env("BEDROCK_ENDPOINT", default="https://bedrock-runtime.{region}.amazonaws.com")
 UPSTREAM_RESPONSE_HEADER_TIMEOUT = env.float("UPSTREAM_RESPONSE_HEADER_TIMEOUT", default=600.0)
 STREAM_IDLE_TIMEOUT = env.float("STREAM_IDLE_TIMEOUT", default=180.0)
+# A non-streaming upstream answer larger than this is refused with 502 (the gateway holds it in memory).
+UPSTREAM_RESPONSE_MAX_BYTES = env.int("UPSTREAM_RESPONSE_MAX_BYTES", default=8 * 1024 * 1024)
 STREAM_KEEPALIVE_INTERVAL = env.float("STREAM_KEEPALIVE_INTERVAL", default=10.0)
 MAX_ACCOUNT_SWITCHES = env.int("MAX_ACCOUNT_SWITCHES", default=10)
 AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)

@@ -1,2 +1,13 @@
+from django.urls import path
 
-urlpatterns: list = []
+from gateway import views
+
+urlpatterns = [
+    path("v1/messages", views.messages, name="gateway-messages"),
+    path("v1/messages/count_tokens", views.count_tokens, name="gateway-count-tokens"),
+    path("v1/models", views.models, name="gateway-models"),
+    path("v1/usage", views.usage, name="gateway-usage"),
+    path("api/event_logging/batch", views.event_logging, name="gateway-event-logging"),
+    path("api/hello", views.hello, name="gateway-hello"),
+    path("", views.root, name="gateway-root"),
+]

@@ -41,3 +41,54 @@ def clean_redis(redis_url):
 def production_mode():
     """True when the suite runs against PostgreSQL + Redis."""
     return bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+
+
+# --- gateway end to end: fake Anthropic upstream + live server (see tests/live.py, tests/fakes/) -------
+@pytest.fixture(scope="session")
+def _anthropic_fake_server():
+    from tests.fakes.anthropic import AnthropicFake
+
+    fake = AnthropicFake().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def anthropic_fake(_anthropic_fake_server):
+    """The fake Anthropic API, with no queued replies and no recorded requests."""
+    _anthropic_fake_server.reset()
+    yield _anthropic_fake_server
+    _anthropic_fake_server.release()
+    _anthropic_fake_server.reset()
+
+
+@pytest.fixture(scope="session")
+def gateway_server(django_db_setup, django_db_blocker):
+    """subrelay served by uvicorn in a thread of this process (same test database)."""
+    from tests.live import LiveServer
+
+    if os.environ.get("REDIS_URL"):
+        import redis
+
+        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # only this run's own db index
+    server = LiveServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway_url(gateway_server):
+    """The live gateway's base URL; after the test, every pending charge has been applied."""
+    from billing.charge import drain_sync
+
+    yield gateway_server.url
+    drain_sync()
+
+
+@pytest.fixture(autouse=True)
+def _forget_admin_prices():
+    """The admin price table is cached per process; a flushed test database must not leave it stale."""
+    yield
+    from billing.prices import forget_admin_prices
+
+    forget_admin_prices()

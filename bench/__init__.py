@@ -1,0 +1,1 @@
+"""The subrelay benchmark: `python -m bench --help` (or `make bench BENCH_ARGS=...`)."""

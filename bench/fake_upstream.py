@@ -1,0 +1,151 @@
+"""A lean fake Anthropic upstream for the benchmark, run as its own process.
+
+It must cost as little CPU as possible, since it shares the machine with the gateway and the load
+generator: answers are encoded once and only the ids are substituted per request. `POST /v1/messages`
+answers a fixed message with usage, or, with `"stream": true`, an SSE stream of `events` events
+(message_start, content_block_start, deltas, content_block_stop, message_delta, message_stop),
+`delay_ms` apart. The knobs are set between scenarios through `POST /_bench/config`; `GET /_bench/stats`
+counts the requests per `x-api-key` (so the bench can tell direct calls from relayed ones) and the peak
+number of streams open at once since the last config change.
+
+    python -m bench.fake_upstream --port 0     # prints "READY <port>" once listening
+"""
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import sys
+from collections import Counter
+
+from aiohttp import web
+
+MODEL = "claude-sonnet-4-5"
+# The 6 events around the deltas; a stream of N events has N - 6 deltas (at least one).
+FRAME_EVENTS = 6
+USAGE_IN = {"input_tokens": 25, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+USAGE_OUT = {"output_tokens": 40}
+
+_ids = itertools.count(1)
+
+
+def _event(name: str, data: dict) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def message_json() -> bytes:
+    return json.dumps({
+        "id": "msg___ID__", "type": "message", "role": "assistant", "model": MODEL,
+        "content": [{"type": "text", "text": "Hello from the bench upstream. " * 4}],
+        "stop_reason": "end_turn", "stop_sequence": None,
+        "usage": {**USAGE_IN, "output_tokens": USAGE_OUT["output_tokens"]},
+    }, separators=(",", ":")).encode()
+
+
+def stream_events(events: int) -> list[bytes]:
+    deltas = max(events - FRAME_EVENTS, 1)
+    start = {"type": "message_start", "message": {
+        "id": "msg___ID__", "type": "message", "role": "assistant", "model": MODEL, "content": [],
+        "stop_reason": None, "stop_sequence": None, "usage": USAGE_IN,
+    }}
+    out = [_event("message_start", start),
+           _event("content_block_start", {"type": "content_block_start", "index": 0,
+                                          "content_block": {"type": "text", "text": ""}}),
+           _event("ping", {"type": "ping"})]
+    out += [_event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                           "delta": {"type": "text_delta", "text": f"token {i} "}})
+            for i in range(deltas)]
+    out += [_event("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            _event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
+                                                                        "stop_sequence": None},
+                                     "usage": USAGE_OUT}),
+            _event("message_stop", {"type": "message_stop"})]
+    return out
+
+
+class Fake:
+    def __init__(self):
+        self.requests = Counter()
+        self.open_streams = self.peak_streams = 0
+        self.configure(events=20, delay_ms=0)
+        self.json_body = message_json()
+
+    def configure(self, events: int, delay_ms: float):
+        self.events, self.delay = events, delay_ms / 1000
+        self.stream_body = stream_events(events)
+        self.peak_streams = self.open_streams
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        self.requests[request.headers.get("x-api-key", "")] += 1
+        body = json.loads(await request.read())
+        n = next(_ids)
+        ident = f"bench{n:09d}".encode()
+        headers = {"request-id": f"req_bench{n:09d}"}
+        if not body.get("stream"):
+            return web.Response(body=self.json_body.replace(b"__ID__", ident), headers=headers,
+                                content_type="application/json")
+        resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        events, delay = self.stream_body, self.delay
+        self.open_streams += 1
+        self.peak_streams = max(self.peak_streams, self.open_streams)
+        try:
+            await resp.write(events[0].replace(b"__ID__", ident))
+            for event in events[1:]:
+                if delay:
+                    await asyncio.sleep(delay)
+                await resp.write(event)
+            await resp.write_eof()
+        finally:
+            self.open_streams -= 1
+        return resp
+
+    async def set_config(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.configure(int(body.get("events", 20)), float(body.get("delay_ms", 0)))
+        return web.json_response({"events": self.events, "delay_ms": self.delay * 1000})
+
+    async def stats(self, request: web.Request) -> web.Response:
+        return web.json_response({"requests": dict(self.requests), "peak_streams": self.peak_streams})
+
+
+def make_app() -> web.Application:
+    fake = Fake()
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/messages", fake.messages)
+    app.router.add_post("/_bench/config", fake.set_config)
+    app.router.add_get("/_bench/stats", fake.stats)
+    return app
+
+
+async def serve(host: str, port: int):
+    runner = web.AppRunner(make_app(), access_log=None, handle_signals=True)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, backlog=4096)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]
+    print(f"READY {bound}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    try:
+        from uvloop import run
+    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
+        run = asyncio.run
+    with contextlib.suppress(KeyboardInterrupt, web.GracefulExit):
+        run(serve(args.host, args.port))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

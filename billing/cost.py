@@ -1,0 +1,74 @@
+"""THE cost formula (spec §2.14 step 3, S5 pricing).
+
+Prices are per million tokens; every part is rounded to the nano-dollar once, the total is the sum of
+the rounded parts, and what the user pays is the total times the rate multiplier (<= 0 counts as 1).
+"""
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from billing.money import QUANTUM
+from billing.prices import Price
+
+MILLION = Decimal(1_000_000)
+
+
+@dataclass
+class Usage:
+    """Token counts of one request as the upstream reported them (after any cache-TTL override)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cache_creation_5m_tokens: int = 0
+    cache_creation_1h_tokens: int = 0
+
+    @property
+    def known(self) -> bool:
+        return any((self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_creation_tokens))
+
+
+@dataclass(frozen=True)
+class Cost:
+    input_cost: Decimal
+    output_cost: Decimal
+    cache_read_cost: Decimal
+    cache_creation_cost: Decimal
+    total_cost: Decimal
+    actual_cost: Decimal
+    rate_multiplier: Decimal
+
+
+def effective_multiplier(multiplier) -> Decimal:
+    multiplier = Decimal(multiplier if multiplier is not None else 1)
+    return multiplier if multiplier > 0 else Decimal(1)
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _tokens(count: int, per_million: Decimal) -> Decimal:
+    return _money(Decimal(count) * per_million / MILLION)
+
+
+def cache_creation_cost(usage: Usage, price: Price) -> Decimal:
+    split = usage.cache_creation_5m_tokens + usage.cache_creation_1h_tokens
+    if price.has_ttl_breakdown and split > 0:
+        return _tokens(usage.cache_creation_5m_tokens, price.cache_write_5m) + _tokens(
+            usage.cache_creation_1h_tokens, price.cache_write_1h
+        )
+    return _tokens(usage.cache_creation_tokens, price.cache_write_5m)
+
+
+def compute(usage: Usage, price: Price, multiplier=1) -> Cost:
+    multiplier = effective_multiplier(multiplier)
+    parts = (
+        _tokens(usage.input_tokens, price.input),
+        _tokens(usage.output_tokens, price.output),
+        _tokens(usage.cache_read_tokens, price.cache_read),
+        cache_creation_cost(usage, price),
+    )
+    total = sum(parts, Decimal(0))
+    return Cost(*parts, total_cost=total, actual_cost=_money(total * multiplier), rate_multiplier=multiplier)

@@ -1,0 +1,118 @@
+"""Model prices in USD per million tokens: the shipped table, the admin's overrides, the fallback.
+
+Lookup of a model name, first in the admin's `ModelPrice` rows, then in the shipped table: the exact
+name, then the normalised name (lower case, dots as dashes, provider/region prefixes and the date or
+Bedrock version suffix removed: `us.anthropic.claude-sonnet-4-5-20250929-v1:0` → `claude-sonnet-4-5`),
+then the longest table entry the normalised name starts with (`claude-opus-4-1-…` → `claude-opus-4-1`).
+A name that matches nothing is priced as `settings.FALLBACK_PRICE_MODEL` and flagged.
+"""
+
+import re
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models.signals import post_delete, post_save
+
+
+@dataclass(frozen=True)
+class Price:
+    """Per million tokens."""
+
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+
+    @property
+    def has_ttl_breakdown(self) -> bool:
+        """Whether 1-hour cache writes cost more than 5-minute ones (then the split is billed)."""
+        return self.cache_write_1h > self.cache_write_5m
+
+
+def _p(inp, out, read, w5m, w1h) -> Price:
+    return Price(*(Decimal(v) for v in (inp, out, read, w5m, w1h)))
+
+
+# Anthropic list prices (https://docs.anthropic.com/en/docs/about-claude/pricing): cache writes are
+# 1.25x input (5 min) and 2x input (1 h), cache reads 0.1x input.
+SHIPPED: dict[str, Price] = {
+    "claude-opus-4-6": _p("5", "25", "0.50", "6.25", "10"),
+    "claude-opus-4-5": _p("5", "25", "0.50", "6.25", "10"),
+    "claude-opus-4-1": _p("15", "75", "1.50", "18.75", "30"),
+    "claude-opus-4": _p("15", "75", "1.50", "18.75", "30"),
+    "claude-sonnet-4-6": _p("3", "15", "0.30", "3.75", "6"),
+    "claude-sonnet-4-5": _p("3", "15", "0.30", "3.75", "6"),
+    "claude-sonnet-4": _p("3", "15", "0.30", "3.75", "6"),
+    "claude-3-7-sonnet": _p("3", "15", "0.30", "3.75", "6"),
+    "claude-haiku-4-5": _p("1", "5", "0.10", "1.25", "2"),
+    "claude-3-5-haiku": _p("0.80", "4", "0.08", "1", "1.6"),
+    "claude-3-haiku": _p("0.25", "1.25", "0.03", "0.30", "0.50"),
+}
+
+_PREFIX = re.compile(r"^(?:(?:us|eu|apac|global|jp|au)\.)?(?:anthropic[./])?")
+_SUFFIX = re.compile(r"(?:-v\d+(?::\d+)?)?(?:\[1m\])?$")
+_DATE = re.compile(r"-\d{8}$")
+
+
+def normalize(model: str) -> str:
+    name = _PREFIX.sub("", model.strip().lower())
+    name = _SUFFIX.sub("", name)
+    return _DATE.sub("", name).replace(".", "-")
+
+
+def _match(model: str, table: dict[str, Price]) -> Price | None:
+    if model in table:
+        return table[model]
+    name = normalize(model)
+    if name in table:
+        return table[name]
+    best = None
+    for key in table:
+        if name.startswith(key + "-") and (best is None or len(key) > len(best)):
+            best = key
+    return table[best] if best else None
+
+
+# The admin's prices, read at most every ADMIN_PRICES_TTL seconds per process (and again right after a
+# change made in this process): every charge needs them.
+ADMIN_PRICES_TTL = 30.0
+_admin_cache: tuple[float, dict[str, Price]] | None = None
+
+
+def admin_prices() -> dict[str, Price]:
+    global _admin_cache
+    from billing.models import ModelPrice
+
+    if _admin_cache is not None and _admin_cache[0] > time.monotonic():
+        return _admin_cache[1]
+    table = {
+        row.model: Price(row.input, row.output, row.cache_read, row.cache_write_5m, row.cache_write_1h)
+        for row in ModelPrice.objects.all()
+    }
+    _admin_cache = (time.monotonic() + ADMIN_PRICES_TTL, table)
+    return table
+
+
+def forget_admin_prices(**kwargs):
+    global _admin_cache
+    _admin_cache = None
+
+
+post_save.connect(forget_admin_prices, sender="billing.ModelPrice", dispatch_uid="prices-save")
+post_delete.connect(forget_admin_prices, sender="billing.ModelPrice", dispatch_uid="prices-delete")
+
+
+def lookup(*models: str, overrides: dict[str, Price] | None = None) -> tuple[Price, bool]:
+    """The price of the first model (of the given names, in order) that matches; (price, used_fallback)."""
+    overrides = admin_prices() if overrides is None else overrides
+    for model in models:
+        if not model:
+            continue
+        for table in (overrides, SHIPPED):
+            if (price := _match(model, table)) is not None:
+                return price, False
+    fallback = settings.FALLBACK_PRICE_MODEL
+    return _match(fallback, overrides) or _match(fallback, SHIPPED) or SHIPPED["claude-sonnet-4-5"], True

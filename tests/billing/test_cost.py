@@ -1,0 +1,57 @@
+"""The cost formula (billing/cost.py)."""
+
+from decimal import Decimal
+
+from billing.cost import Usage, compute
+from billing.prices import SHIPPED, Price
+
+SONNET = SHIPPED["claude-sonnet-4-5"]
+
+
+def test_parts_and_total_per_million_tokens():
+    cost = compute(Usage(input_tokens=1_000_000, output_tokens=200_000, cache_read_tokens=500_000), SONNET)
+    assert cost.input_cost == Decimal("3")
+    assert cost.output_cost == Decimal("3")
+    assert cost.cache_read_cost == Decimal("0.15")
+    assert cost.total_cost == Decimal("6.15")
+    assert cost.actual_cost == Decimal("6.15")
+
+
+def test_single_token_is_exact_to_the_nano_dollar():
+    cost = compute(Usage(input_tokens=1, output_tokens=1), SONNET)
+    assert cost.total_cost == Decimal("0.000018")
+
+
+def test_cache_write_1h_costs_more_than_5m_s5_pricing_example():
+    """S5 acceptance 9: 1,000,000 creation tokens, 5m $3.75, 1h $6."""
+    one_hour = Usage(cache_creation_tokens=1_000_000, cache_creation_1h_tokens=1_000_000)
+    five_min = Usage(cache_creation_tokens=1_000_000, cache_creation_5m_tokens=1_000_000)
+    assert compute(one_hour, SONNET).cache_creation_cost == Decimal("6")
+    assert compute(five_min, SONNET).cache_creation_cost == Decimal("3.75")
+
+
+def test_mixed_split_bills_each_tier():
+    usage = Usage(cache_creation_tokens=300_000, cache_creation_5m_tokens=100_000, cache_creation_1h_tokens=200_000)
+    assert compute(usage, SONNET).cache_creation_cost == Decimal("0.375") + Decimal("1.2")
+
+
+def test_aggregate_only_is_billed_at_5m_price():
+    assert compute(Usage(cache_creation_tokens=1_000_000), SONNET).cache_creation_cost == Decimal("3.75")
+
+
+def test_model_without_breakdown_bills_aggregate_at_single_price():
+    flat = Price(Decimal(3), Decimal(15), Decimal("0.3"), Decimal("3.75"), Decimal("3.75"))
+    usage = Usage(cache_creation_tokens=1_000_000, cache_creation_1h_tokens=1_000_000)
+    assert compute(usage, flat).cache_creation_cost == Decimal("3.75")
+
+
+def test_multiplier_scales_actual_cost_only():
+    cost = compute(Usage(input_tokens=1_000_000), SONNET, Decimal("2.0"))
+    assert cost.total_cost == Decimal("3") and cost.actual_cost == Decimal("6")
+    assert cost.rate_multiplier == Decimal(2)
+
+
+def test_zero_or_negative_multiplier_counts_as_one():
+    for multiplier in (Decimal(0), Decimal(-1), None):
+        cost = compute(Usage(input_tokens=1_000_000), SONNET, multiplier)
+        assert cost.actual_cost == Decimal("3")
