@@ -58,7 +58,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=("auto", "embedded", "production", "all"), default="auto",
-                        help="production = PostgreSQL + Redis on 127.0.0.1 (database subrelay_bench, Redis db 7); "
+                        help="production = PostgreSQL + Redis on 127.0.0.1 (database $BENCH_PG_DB, default "
+                             "subrelay_bench, and Redis db $BENCH_REDIS_DB, default 7: both wiped at start); "
                              "embedded = SQLite and in-process limiter; auto = production when both answer; "
                              "all = embedded, then production when available")
     parser.add_argument("--quick", action="store_true", help="a few requests per scenario (smoke test)")
@@ -70,7 +71,8 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="DATA_DIR of the gateway (default var/bench or var/bench-pg); its SQLite files are "
                              "deleted at start")
-    parser.add_argument("--results-dir", type=Path, default=prepare.ROOT / "bench" / "results")
+    parser.add_argument("--results-dir", type=Path, default=prepare.ROOT / "bench" / "results",
+                        help="where bench-<UTC time>.json/.md and the profiles go (default bench/results, git-ignored)")
     parser.add_argument("--asgi", default="", metavar="MODULE:APP",
                         help="serve this ASGI application with uvicorn (serve's options) instead of `manage.py serve`,"
                              " e.g. to measure a candidate handler change; PYTHONPATH reaches the module")
