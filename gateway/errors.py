@@ -96,5 +96,17 @@ def upstream_failed() -> GatewayError:
     return GatewayError(502, "Upstream request failed", error_type="upstream_error")
 
 
+def failover_exhausted(status: int) -> GatewayError:
+    """Every account tried failed with `status`. The client must not read an upstream 401/403 as a
+    verdict on its own key, so those become 502; limits and overload keep their meaning (spec §2.12)."""
+    if status == 429:
+        return GatewayError(429, "Upstream rate limit exceeded, please retry later", error_type="rate_limit_error")
+    if status == 529:
+        return GatewayError(503, "Upstream service overloaded, please retry later", error_type="overloaded_error")
+    if status >= 500:
+        return GatewayError(502, "Upstream service temporarily unavailable", error_type="upstream_error")
+    return GatewayError(502, "Upstream request failed", error_type="upstream_error")
+
+
 def bad_request(message: str) -> GatewayError:
     return GatewayError(400, message, error_type="invalid_request_error")

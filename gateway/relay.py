@@ -28,7 +28,14 @@ from billing import charge as billing
 from billing.cost import Usage
 from gateway import cachettl, failover, scheduler, slots
 from gateway.auth import AuthContext
-from gateway.errors import GatewayError, bad_request, no_available_account, sse_error_event, upstream_failed
+from gateway.errors import (
+    GatewayError,
+    bad_request,
+    failover_exhausted,
+    no_available_account,
+    sse_error_event,
+    upstream_failed,
+)
 from gateway.sessions import session_hash
 from gateway.sse import StreamProcessor
 from gateway.usage import read_usage
@@ -180,8 +187,9 @@ async def _post(session, url, body, headers, timeout, proxy) -> aiohttp.ClientRe
 async def forward(request, ctx: AuthContext, inbound: Inbound, path: str) -> Attempt | HttpResponse:
     """Send the request to an account, failing over as failover.py decides.
 
-    Returns the successful attempt (its lease still held, the caller releases it) or the upstream error
-    to relay as it is; raises GatewayError when no account can be used at all.
+    Returns the successful attempt (its lease still held, the caller releases it) or an upstream error
+    that is the client's to see (400, 404, ...) as it is; raises GatewayError when no account can be
+    used at all, or when every account tried failed (failover_exhausted).
     """
     key = ctx.key
     platform = key.group_platform or "anthropic"
@@ -190,6 +198,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound, path: str) -> Att
         sticky = session_hash(inbound.data, request.headers, ctx.client_ip, key.key_id, platform) or None
     exclude: set[int] = set()
     last_error: HttpResponse | None = None
+    failed_status: int | None = None  # the last failover status, once an account failed over
     switches = 0
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=30,
@@ -206,6 +215,8 @@ async def forward(request, ctx: AuthContext, inbound: Inbound, path: str) -> Att
         try:
             lease = await scheduler.select_account(selection, frozenset(exclude))
         except scheduler.NoAccountAvailable as exc:
+            if failed_status is not None:
+                raise failover_exhausted(failed_status)
             if last_error is not None:
                 return last_error
             raise no_available_account(str(exc))
@@ -256,8 +267,11 @@ async def forward(request, ctx: AuthContext, inbound: Inbound, path: str) -> Att
         finally:
             if not handed_over:
                 await lease.release()
-        if not decision.switch_account or switches >= settings.MAX_ACCOUNT_SWITCHES:
+        if not decision.switch_account:
             return last_error
+        failed_status = last_error.status_code
+        if switches >= settings.MAX_ACCOUNT_SWITCHES:
+            raise failover_exhausted(failed_status)
         exclude.add(account.pk)
         switches += 1
 
@@ -360,6 +374,8 @@ class StreamRelay:
         refresh_every = settings.CONCURRENCY_SLOT_TTL / 3
         next_refresh = self.loop.time() + refresh_every
         try:
+            # Nothing reads the database from here on: give the connection back before a long stream.
+            await sync_to_async(close_old_connections)()
             while True:
                 # No upstream byte for `keepalive` seconds: ping the client so proxies keep the line open.
                 # (The upstream's own silence limit is aiohttp's sock_read = STREAM_IDLE_TIMEOUT.)
@@ -426,56 +442,66 @@ def stream_response(ctx: AuthContext, inbound: Inbound, attempt: Attempt) -> Str
 
 
 async def relay_messages(request, ctx: AuthContext, inbound: Inbound):
-    """Forward an authenticated /v1/messages request and answer it (JSON or SSE)."""
+    """Forward an authenticated /v1/messages request and answer it (JSON or SSE).
+
+    A streaming client that would hear nothing for CONCURRENCY_PING_INTERVAL, because it queues for its
+    user slot or for a busy account, gets its SSE answer started at once, with pings until the upstream
+    answers (spec §2.4).
+    """
+    if not inbound.stream:
+        return await _answer(ctx, inbound, await _take_slot_and_forward(request, ctx, inbound))
+    pending = asyncio.ensure_future(_take_slot_and_forward(request, ctx, inbound))
+    try:
+        await asyncio.wait({pending}, timeout=settings.CONCURRENCY_PING_INTERVAL)
+    except asyncio.CancelledError:
+        _abandon(pending, ctx, inbound)
+        raise
+    if not pending.done():
+        return WaitingStream(ctx, inbound, pending).response()
+    return await _answer(ctx, inbound, pending.result())
+
+
+async def _take_slot_and_forward(request, ctx: AuthContext, inbound: Inbound) -> "Attempt | HttpResponse":
+    """The user slot, then the upstream's answer. Only a returned Attempt still holds the user slot (and
+    its account lease); on every other outcome, cancellation included, the slot goes back here."""
     key = ctx.key
-    take_slot = slots.acquire_user_slot(key.user_id, key.user_concurrency, inbound.holder, stream=inbound.stream)
+    holding = False
     try:
-        if not inbound.stream:
-            await take_slot
-        else:
-            waiting = asyncio.ensure_future(take_slot)
-            try:
-                await asyncio.wait({waiting}, timeout=settings.CONCURRENCY_PING_INTERVAL)
-            except asyncio.CancelledError:
-                _abandon_slot(waiting, ctx, inbound)
-                raise
-            if not waiting.done():
-                # A streaming client would see nothing for a long while: start its answer, ping meanwhile.
-                return WaitingStream(request, ctx, inbound, waiting).response()
-            waiting.result()
-    except slots.ConcurrencyLimitExceeded as exc:
-        raise GatewayError(429, str(exc), error_type="rate_limit_error")
-    return await _relay_holding_slot(request, ctx, inbound)
-
-
-async def _relay_holding_slot(request, ctx: AuthContext, inbound: Inbound):
-    """The user slot is ours: forward, then answer; the slot goes back when the answer is done."""
-    streaming = False
-    try:
-        result = await forward(request, ctx, inbound, "/v1/messages")
-        if isinstance(result, HttpResponse):
-            return result
-        content_type = result.response.headers.get("content-type", "")
-        if content_type.startswith("text/event-stream"):
-            # Nothing reads the database from here on: give the connection back before a long stream.
-            await sync_to_async(close_old_connections)()
-            streaming = True
-            return stream_response(ctx, inbound, result)
         try:
-            return await answer_json(ctx, inbound, result)
-        finally:
-            await result.lease.release()
+            await slots.acquire_user_slot(key.user_id, key.user_concurrency, inbound.holder, stream=inbound.stream)
+        except slots.ConcurrencyLimitExceeded as exc:
+            raise GatewayError(429, str(exc), error_type="rate_limit_error")
+        result = await forward(request, ctx, inbound, "/v1/messages")
+        holding = isinstance(result, Attempt)
+        return result
     finally:
-        if not streaming:
-            await slots.release_user_slot(ctx.key.user_id, inbound.holder)
+        if not holding:
+            await slots.release_user_slot(key.user_id, inbound.holder)
 
 
-def _abandon_slot(waiting: asyncio.Future, ctx: AuthContext, inbound: Inbound):
-    """Stop waiting for the user slot; give it back if it was taken meanwhile."""
-    if not waiting.done():
-        waiting.cancel()
-    elif not waiting.cancelled() and waiting.exception() is None:
-        _spawn(slots.release_user_slot(ctx.key.user_id, inbound.holder))
+async def _answer(ctx: AuthContext, inbound: Inbound, result) -> HttpResponse:
+    """Answer with what the upstream said; the slots go back when the answer is done."""
+    if isinstance(result, HttpResponse):
+        return result
+    if result.response.headers.get("content-type", "").startswith("text/event-stream"):
+        return stream_response(ctx, inbound, result)  # its StreamRelay gives both slots back at its end
+    try:
+        return await answer_json(ctx, inbound, result)
+    finally:
+        await release_slots(ctx, inbound, result.lease)
+
+
+def _abandon(pending: asyncio.Future, ctx: AuthContext, inbound: Inbound):
+    """The client is gone before its answer started: stop waiting, or give back what was obtained."""
+    if not pending.done():
+        pending.cancel()  # _take_slot_and_forward and the scheduler give their slots back
+        return
+    if pending.cancelled() or pending.exception() is not None:
+        return
+    result = pending.result()
+    if isinstance(result, Attempt):
+        result.response.close()
+        _spawn(release_slots(ctx, inbound, result.lease))
 
 
 class _ClosingStream(StreamingHttpResponse):
@@ -502,12 +528,14 @@ def _sse_headers(response, upstream_headers_=None):
 
 
 class WaitingStream:
-    """A streaming request queued for its user slot: the SSE answer starts with pings, then carries
-    the relayed stream, or an SSE error event (the status line is already sent)."""
+    """A streaming request still waiting for its slots when its client should already hear something:
+    the SSE answer starts with pings, then carries the relayed stream, or an SSE error event (the status
+    line is already sent)."""
 
-    def __init__(self, request, ctx: AuthContext, inbound: Inbound, waiting: asyncio.Future):
-        self.request, self.ctx, self.inbound, self.waiting = request, ctx, inbound, waiting
+    def __init__(self, ctx: AuthContext, inbound: Inbound, pending: asyncio.Future):
+        self.ctx, self.inbound, self.pending = ctx, inbound, pending
         self.relay: StreamRelay | None = None
+        self.answered = False
         self.finished = False
 
     def response(self) -> StreamingHttpResponse:
@@ -516,17 +544,13 @@ class WaitingStream:
     async def events(self):
         try:
             yield PING_EVENT
-            while not self.waiting.done():
-                await asyncio.wait({self.waiting}, timeout=settings.CONCURRENCY_PING_INTERVAL)
-                if not self.waiting.done():
+            while not self.pending.done():
+                await asyncio.wait({self.pending}, timeout=settings.CONCURRENCY_PING_INTERVAL)
+                if not self.pending.done():
                     yield PING_EVENT
+            self.answered = True
             try:
-                self.waiting.result()
-            except slots.ConcurrencyLimitExceeded as exc:
-                yield sse_error_event(429, str(exc), error_type="rate_limit_error")
-                return
-            try:
-                result = await forward(self.request, self.ctx, self.inbound, "/v1/messages")
+                result = self.pending.result()
             except GatewayError as exc:
                 yield sse_error_event(exc.status, exc.message, error_type=exc.error_type)
                 return
@@ -534,8 +558,10 @@ class WaitingStream:
                 yield _error_event_from(result)
                 return
             if not result.response.headers.get("content-type", "").startswith("text/event-stream"):
-                await answer_json(self.ctx, self.inbound, result)  # charged, but cannot be streamed now
-                await result.lease.release()
+                try:
+                    await answer_json(self.ctx, self.inbound, result)  # charged, but cannot be streamed now
+                finally:
+                    await release_slots(self.ctx, self.inbound, result.lease)
                 yield sse_error_event(502, "Upstream answered without a stream", error_type="api_error")
                 return
             self.relay = StreamRelay(self.ctx, self.inbound, result)  # it gives both slots back at its end
@@ -550,8 +576,8 @@ class WaitingStream:
         self.finished = True
         if self.relay is not None:
             self.relay.finish()  # also when this generator was closed while the relay's was suspended
-        else:
-            _abandon_slot(self.waiting, self.ctx, self.inbound)
+        elif not self.answered:
+            _abandon(self.pending, self.ctx, self.inbound)
 
 
 def _error_event_from(response: HttpResponse) -> bytes:

@@ -61,7 +61,7 @@ async def one_request(client: httpx.AsyncClient, key: str, n: int, rng: random.R
         return "hung up"
 
 
-def test_slots_all_return_after_a_storm(anthropic_fake, gateway_url):
+def test_slots_all_return_after_a_storm(anthropic_fake, gateway_url, caplog):
     rng = random.Random(20261128)
     setup = make_setup(anthropic_fake.url, accounts=3, account_fields={"concurrency": 6},
                        user_fields={"concurrency": 10})
@@ -88,6 +88,8 @@ def test_slots_all_return_after_a_storm(anthropic_fake, gateway_url):
     keys = [f"user:{setup.user.pk}"] + [f"account:{a.pk}" for a in setup.accounts]
     assert wait_until(lambda: all(slot_count(k) == 0 for k in keys), timeout=30), {k: slot_count(k) for k in keys}
     assert wait_until(lambda: all(waiting(k) == 0 for k in keys), timeout=10)
+    # Every slot came back through a release, not through the lease's garbage-collection safety net.
+    assert not [r for r in caplog.records if "dropped without release" in r.getMessage()]
 
 
 def waiting(key: str) -> int:

@@ -115,12 +115,19 @@ def test_rate_limited_account_fails_over_to_the_next(anthropic_fake, gateway_url
     assert UsageLog.objects.get().account_id == setup.accounts[1].pk
 
 
-def test_last_upstream_error_is_relayed_when_no_account_is_left(anthropic_fake, gateway_url):
+@pytest.mark.parametrize(
+    ("upstream", "status", "error_type"),
+    [(529, 503, "overloaded_error"), (429, 429, "rate_limit_error"), (401, 502, "upstream_error"),
+     (500, 502, "upstream_error")],
+)
+def test_failover_exhausted_maps_the_last_upstream_status(anthropic_fake, gateway_url, upstream, status, error_type):
+    """Spec §2.12: when no account is left, an upstream 401 must not read as a verdict on the client's key."""
     setup = make_setup(anthropic_fake.url)
-    anthropic_fake.reply(Reply(status=529, body=error("overloaded_error", "Overloaded")))
+    anthropic_fake.reply(Reply(status=upstream, body=error("some_error", "upstream says no")))
     response = httpx.post(gateway_url + "/v1/messages", json=BODY, headers={"x-api-key": setup.raw_key})
-    assert response.status_code == 529
-    assert response.json()["error"]["type"] == "overloaded_error"
+    assert response.status_code == status
+    assert response.json()["type"] == "error" and response.json()["error"]["type"] == error_type
+    assert "upstream says no" not in response.text
 
 
 def test_no_schedulable_account_is_a_503_in_anthropic_shape(anthropic_fake, gateway_url):

@@ -214,6 +214,45 @@ def test_stream_waiting_for_a_user_slot_gets_pings_then_the_answer(anthropic_fak
     assert UsageLog.objects.count() == 2
 
 
+def test_stream_waiting_for_a_busy_account_gets_pings_then_the_answer(anthropic_fake, gateway_url, settings):
+    settings.CONCURRENCY_PING_INTERVAL = 0.05
+    setup = make_setup(anthropic_fake.url, account_fields={"concurrency": 1})
+    headers = {"x-api-key": setup.raw_key}
+    anthropic_fake.reply(Reply(events=stream_events(), hold_after=1), Reply(events=stream_events(texts=("late",))))
+    with httpx.stream("POST", gateway_url + "/v1/messages", json=BODY, headers=headers) as first:
+        first_lines = first.iter_lines()
+        assert next(first_lines) == "event: message_start"  # holds the account's only slot
+        with httpx.stream("POST", gateway_url + "/v1/messages", json=BODY, headers=headers) as second:
+            second_lines = second.iter_lines()
+            assert next(second_lines) == "event: ping"  # queued for the account, the client hears pings
+            assert len(anthropic_fake.requests) == 1
+            anthropic_fake.release()
+            list(first_lines)
+            later = list(second_lines)
+    assert "event: message_start" in later and "event: message_stop" in later
+    assert wait_until(lambda: slot_count(f"account:{setup.account.pk}") == 0)
+    assert wait_until(lambda: slot_count(f"user:{setup.user.pk}") == 0)
+
+
+def test_client_leaving_while_queued_for_an_account_frees_everything(anthropic_fake, gateway_url, settings):
+    settings.CONCURRENCY_PING_INTERVAL = 0.05
+    setup = make_setup(anthropic_fake.url, account_fields={"concurrency": 1})
+    headers = {"x-api-key": setup.raw_key}
+    anthropic_fake.reply(Reply(events=stream_events(), hold_after=1), Reply(events=stream_events()))
+    with httpx.stream("POST", gateway_url + "/v1/messages", json=BODY, headers=headers) as first:
+        first_lines = first.iter_lines()
+        next(first_lines)
+        with httpx.stream("POST", gateway_url + "/v1/messages", json=BODY, headers=headers) as second:
+            assert next(second.iter_lines()) == "event: ping"
+        # the second client is gone while queued
+        assert wait_until(lambda: slot_count(f"user:{setup.user.pk}") == 1)
+        anthropic_fake.release()
+        list(first_lines)
+    assert wait_until(lambda: slot_count(f"account:{setup.account.pk}") == 0)
+    assert wait_until(lambda: slot_count(f"user:{setup.user.pk}") == 0)
+    assert len(anthropic_fake.requests) == 1  # the abandoned request never reached the upstream
+
+
 def test_stream_waiting_in_vain_ends_with_an_error_event(anthropic_fake, gateway_url, settings):
     settings.CONCURRENCY_PING_INTERVAL = 0.05
     settings.CONCURRENCY_WAIT_TIMEOUT = 0.3
