@@ -16,7 +16,18 @@ from accounts import quota
 from accounts.models import Account, Proxy
 from accounts.services import AccountRuleError, notify_scheduler, save_account
 from apikeys.services import KeyRuleError, parse_expires_at
-from config.api import UNSET, AdminView, ApiError, Payload, get_or_404, iso, ok, page, parse_id
+from config.api import (
+    UNSET,
+    AdminView,
+    ApiError,
+    Payload,
+    existing_group_ids,
+    get_or_404,
+    iso,
+    ok,
+    page,
+    parse_id,
+)
 from groups.models import Group, Platform
 
 SECRET_FIELDS = ("api_key", "access_token", "refresh_token", "aws_secret_access_key", "aws_session_token")
@@ -196,10 +207,7 @@ def _apply(account: Account, body: AccountBody, creating: bool) -> list[int] | N
     group_ids = p.id_list("group_ids", "group")
     if group_ids is UNSET:
         return None
-    found = set(Group.objects.filter(pk__in=group_ids).values_list("pk", flat=True))
-    if missing := [i for i in group_ids if i not in found]:
-        raise ApiError(404, f"group_ids: group {missing[0]} not found", "GROUP_NOT_FOUND")
-    return group_ids
+    return existing_group_ids(group_ids, "group_ids")
 
 
 def _timestamp(raw, field):

@@ -258,6 +258,16 @@ def get_or_404(queryset, pk, noun: str, reason: str | None = None):
     return obj
 
 
+def existing_group_ids(ids: list[int], field: str) -> list[int]:
+    """The ids as given, once every one names a group; else 404 GROUP_NOT_FOUND naming the first unknown."""
+    from groups.models import Group
+
+    found = set(Group.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    if missing := [i for i in ids if i not in found]:
+        raise ApiError(404, f"{field}: group {missing[0]} not found", "GROUP_NOT_FOUND")
+    return ids
+
+
 class Payload:
     """A JSON object body read field by field. Getters return UNSET for an absent or null field."""
 

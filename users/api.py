@@ -13,8 +13,18 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from apikeys import cache
 from billing.money import nanos
-from config.api import UNSET, AdminView, ApiError, Payload, UserView, get_or_404, iso, ok, page
-from groups.models import Group
+from config.api import (
+    UNSET,
+    AdminView,
+    ApiError,
+    Payload,
+    UserView,
+    existing_group_ids,
+    get_or_404,
+    iso,
+    ok,
+    page,
+)
 from users.models import User
 from users.tokens import issue_token
 
@@ -124,10 +134,7 @@ def _apply(user: User, payload: Payload, creating: bool) -> list[int] | None:
     group_ids = payload.id_list("allowed_groups", "group")
     if group_ids is UNSET:
         return None
-    found = set(Group.objects.filter(pk__in=group_ids).values_list("pk", flat=True))
-    if missing := [i for i in group_ids if i not in found]:
-        raise ApiError(404, f"allowed_groups: group {missing[0]} not found", "GROUP_NOT_FOUND")
-    return group_ids
+    return existing_group_ids(group_ids, "allowed_groups")
 
 
 def _save(user: User, group_ids) -> User:
