@@ -14,6 +14,12 @@ class ModelPriceAdmin(ModelAdmin):
     list_display = ("model", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "updated_at")
     search_fields = ("model",)
 
+    def changelist_view(self, request, extra_context=None):
+        # Requests for models missing from the price table are served and charged at the fallback
+        # price; list them here so the admin can price them.
+        extra_context = {**(extra_context or {}), "unpriced_models": UsageLog.objects.unpriced_models()}
+        return super().changelist_view(request, extra_context)
+
 
 @admin.register(UsageLog)
 class UsageLogAdmin(ModelAdmin):
@@ -21,7 +27,9 @@ class UsageLogAdmin(ModelAdmin):
         "created_at", "user", "api_key", "account", "group", "model", "upstream_model", "tokens", "cost",
         "charged", "stream", "status",
     )
-    list_filter = ("stream", "billing_type", "status", "cache_ttl_overridden", "group", "model")
+    list_filter = (
+        "stream", "billing_type", "status", "cache_ttl_overridden", "priced_by_fallback", "group", "model",
+    )
     search_fields = ("request_id", "model", "upstream_model", "user__email")
     list_select_related = ("user", "api_key", "account", "group")
     date_hierarchy = "created_at"

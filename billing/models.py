@@ -26,6 +26,18 @@ class ModelPrice(models.Model):
         return self.model
 
 
+class UsageLogQuerySet(models.QuerySet):
+    def unpriced_models(self):
+        """Models that were charged at the fallback price and still have no price: [{model, requests, last_seen}]."""
+        from billing import prices
+
+        rows = (
+            self.filter(priced_by_fallback=True).values("model")
+            .annotate(requests=models.Count("id"), last_seen=models.Max("created_at")).order_by("-last_seen")
+        )
+        return [row for row in rows if prices.lookup(row["model"])[1]]
+
+
 class UsageLog(models.Model):
     """One billed gateway request. (request_id, api_key) is unique, so a retry never charges twice."""
 
@@ -68,6 +80,8 @@ class UsageLog(models.Model):
         default=False, help_text=_("The model was not in the price table; the fallback price was used")
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = UsageLogQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("usage log")
