@@ -36,7 +36,7 @@ def summarize(path: Path, top: int = 20) -> dict:
     """Self and inclusive sample shares per function, and self share per package/app."""
     self_funcs, incl_funcs, ours, areas, buckets = Counter(), Counter(), Counter(), Counter(), Counter()
     total = 0
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():  # py-spy may read garbage names
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
