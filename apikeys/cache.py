@@ -134,11 +134,25 @@ def _local_put(key_hash: str, snapshot: KeySnapshot | None):
 # --- lookup (async, gateway) -------------------------------------------------------------------
 
 
+_inflight: dict[tuple[int, str], asyncio.Future] = {}
+
+
 async def lookup(key_hash: str) -> KeySnapshot | None:
     """The snapshot of a key by hash, or None for an unknown key."""
     found = _local_get(key_hash)
     if found is not _MISSING:
         return found
+    # One load per key at a time: a burst that arrives after the entry expired waits for the first
+    # request's answer instead of each one querying the database (and opening its own connection).
+    flight = (id(asyncio.get_running_loop()), key_hash)
+    pending = _inflight.get(flight)
+    if pending is None:
+        pending = _inflight[flight] = asyncio.ensure_future(_load(key_hash))
+        pending.add_done_callback(lambda _: _inflight.pop(flight, None))
+    return await asyncio.shield(pending)  # a waiter that gives up does not cancel the others' load
+
+
+async def _load(key_hash: str) -> KeySnapshot | None:
     if settings.REDIS_URL:
         return await _lookup_through_redis(key_hash)
     snapshot = await sync_to_async(load_snapshot)(key_hash)

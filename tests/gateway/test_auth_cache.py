@@ -59,3 +59,24 @@ def test_invalidation_from_another_process_reaches_this_one(anthropic_fake, gate
     other.publish(cache.CHANNEL, setup.key.key_hash)
     assert wait_until(lambda: setup.key.key_hash not in cache._local)
     assert httpx.post(gateway_url + "/v1/messages", json=BODY, headers=headers).status_code == 401
+
+
+async def test_a_cold_burst_loads_the_key_once(monkeypatch):
+    """200 requests arriving after the entry expired share one database load (no stampede)."""
+    from asgiref.sync import sync_to_async
+
+    setup = await sync_to_async(make_setup)("http://upstream.invalid")
+    await sync_to_async(cache.invalidate_key)(setup.key.key_hash)
+    loads = []
+    real = cache.load_snapshot
+
+    def counting(key_hash):
+        loads.append(key_hash)
+        return real(key_hash)
+
+    monkeypatch.setattr(cache, "load_snapshot", counting)
+    import asyncio
+
+    results = await asyncio.gather(*(cache.lookup(setup.key.key_hash) for _ in range(200)))
+    assert len(loads) == 1
+    assert all(r is not None and r.key_id == setup.key.pk for r in results)
