@@ -427,11 +427,12 @@ class StreamRelay:
 
 
 async def release_slots(ctx: AuthContext, inbound: Inbound, lease):
-    try:
-        if lease is not None:
-            await lease.release()
-    finally:
-        await slots.release_user_slot(ctx.key.user_id, inbound.holder)
+    """The request's account and user slots, given back together."""
+    user_slot = (slots.user_key(ctx.key.user_id), inbound.holder)
+    if lease is None:
+        await slots.give_back_all([user_slot])
+    else:
+        await lease.release(user_slot)
 
 
 def stream_response(ctx: AuthContext, inbound: Inbound, attempt: Attempt) -> StreamingHttpResponse:

@@ -73,14 +73,19 @@ class Lease:
         with contextlib.suppress(RuntimeError):
             self._loop = asyncio.get_running_loop()
 
-    async def release(self):
-        """Give the account slot back and note the use; safe to call twice, also while cancelled."""
-        if self._released:
-            return
-        self._released = True
-        note_used(self.account)
-        if self.holder:
-            await slots.give_back(slots.account_key(self.account.pk), self.holder)
+    async def release(self, *also: tuple[str, str]):
+        """Give the account slot back and note the use; safe to call twice, also while cancelled.
+
+        also: other (key, holder) slots of the request (its user slot) given back in the same round trip.
+        """
+        pairs = list(also)
+        if not self._released:
+            self._released = True
+            note_used(self.account)
+            if self.holder:
+                pairs.append((slots.account_key(self.account.pk), self.holder))
+        if pairs:
+            await slots.give_back_all(pairs)
 
     def __del__(self):
         # Safety net: a lease dropped without release() (a caller cancelled at the wrong moment) must not

@@ -50,6 +50,7 @@ class Limiter(Protocol):
         still counted. Taking a slot the holder already has succeeds."""
 
     async def release(self, key: str, holder: str) -> None: ...
+    async def release_all(self, pairs: list[tuple[str, str]]) -> None: ...
 
     async def refresh(self, key: str, holder: str) -> None:
         """Restart the holder's expiry clock (long streams)."""
@@ -96,6 +97,10 @@ class InProcessLimiter:
             holders.pop(holder, None)
             if not holders:
                 del self._holders[key]
+
+    async def release_all(self, pairs):
+        for key, holder in pairs:
+            await self.release(key, holder)
 
     async def refresh(self, key, holder):
         holders = self._holders.get(key)
@@ -217,6 +222,13 @@ class RedisLimiter:
     async def release(self, key, holder):
         await self._client().zrem(self.slot_key(key), holder)
 
+    async def release_all(self, pairs):
+        """Several slots in one round trip (a request gives back its user and account slots together)."""
+        async with self._client().pipeline(transaction=False) as pipe:
+            for key, holder in pairs:
+                pipe.zrem(self.slot_key(key), holder)
+            await pipe.execute()
+
     async def refresh(self, key, holder):
         await self._run(_REFRESH, [self.slot_key(key)], [holder, settings.CONCURRENCY_SLOT_TTL])
 
@@ -325,8 +337,13 @@ async def take(key: str, limit: int, holder: str) -> bool:
 
 
 async def give_back(key: str, holder: str) -> None:
-    _untrack(key, holder)
-    await asyncio.shield(get_limiter().release(key, holder))
+    await give_back_all([(key, holder)])
+
+
+async def give_back_all(pairs: list[tuple[str, str]]) -> None:
+    for key, holder in pairs:
+        _untrack(key, holder)
+    await asyncio.shield(get_limiter().release_all(pairs))
 
 
 def release_soon(key: str, holder: str) -> None:

@@ -39,6 +39,15 @@ async def test_acquire_up_to_the_limit_then_release(limiter):
     assert await limiter.count("user:1") == 0
 
 
+async def test_release_all_gives_back_several_slots_at_once(limiter):
+    assert await limiter.acquire("user:1", 2, "req-a")
+    assert await limiter.acquire("account:7", 1, "req-a")
+    assert await limiter.acquire("user:1", 2, "req-b")
+    await limiter.release_all([("user:1", "req-a"), ("account:7", "req-a"), ("account:7", "never-held")])
+    assert await limiter.count("user:1") == 1  # req-b keeps its slot
+    assert await limiter.count("account:7") == 0
+
+
 async def test_keys_are_independent_and_zero_means_unlimited(limiter):
     assert await limiter.acquire("account:1", 1, "a")
     assert await limiter.acquire("account:2", 1, "a")
