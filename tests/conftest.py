@@ -92,3 +92,35 @@ def _forget_admin_prices():
     from billing.prices import forget_admin_prices
 
     forget_admin_prices()
+
+
+# --- object factories shared by the admin and API tests ------------------------------------------
+
+
+@pytest.fixture
+def make_group(db):
+    from groups.models import Group
+
+    def make(name=None, **fields):
+        return Group.objects.create(name=name or f"group-{Group.objects.count() + 1}", **fields)
+
+    return make
+
+
+@pytest.fixture
+def make_account(db):
+    """An account; runtime columns (used amounts, starts) are written the way the gateway writes them."""
+    from accounts.models import Account
+
+    def make(**fields):
+        fields.setdefault("name", f"acct-{Account.objects.count() + 1}")
+        fields.setdefault("type", Account.Type.APIKEY)
+        fields.setdefault("api_key", "sk-upstream-secret")
+        runtime = {k: fields.pop(k) for k in list(fields) if k in Account.RUNTIME_FIELDS}
+        account = Account.objects.create(**fields)
+        if runtime:
+            Account.objects.filter(pk=account.pk).update(**runtime)
+            account.refresh_from_db()
+        return account
+
+    return make

@@ -1,4 +1,4 @@
-"""Admin test fixtures: a logged-in superuser client, object factories, and a Playwright browser on
+"""Admin test fixtures: a logged-in superuser client, a key factory, and a Playwright browser on
 Debian's chromium (skipped when missing, unless CI is set)."""
 
 import os
@@ -28,33 +28,6 @@ def admin_user(db):
 def client_admin(client, admin_user):
     client.force_login(admin_user)
     return client
-
-
-@pytest.fixture
-def make_account(db):
-    from accounts.models import Account
-
-    def make(**fields):
-        fields.setdefault("name", f"acct-{Account.objects.count() + 1}")
-        fields.setdefault("type", Account.Type.APIKEY)
-        runtime = {k: fields.pop(k) for k in list(fields) if k in Account.RUNTIME_FIELDS}
-        account = Account.objects.create(**fields)
-        if runtime:
-            Account.objects.filter(pk=account.pk).update(**runtime)
-            account.refresh_from_db()
-        return account
-
-    return make
-
-
-@pytest.fixture
-def make_group(db):
-    from groups.models import Group
-
-    def make(name, **fields):
-        return Group.objects.create(name=name, **fields)
-
-    return make
 
 
 @pytest.fixture
