@@ -1,4 +1,3 @@
-from decimal import Decimal
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
@@ -69,11 +68,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_admin(self):
         return self.role == self.Role.ADMIN
-
-    def rate_multiplier_for(self, group) -> Decimal:
-        """The user's own multiplier for a group if set, else the group's."""
-        override = self.group_rates.filter(group=group).values_list("rate_multiplier", flat=True).first()
-        return override if override is not None else group.rate_multiplier
 
 
 class UserGroupRate(models.Model):
