@@ -3,7 +3,8 @@
 For one gateway request, in ONE database transaction: insert the usage log (unique request id + key,
 so a repeated charge is a no-op), take the cost off the user's balance or add it to the subscription
 windows, add it to the key's quota, add the account cost to the account's quota. Every counter is a
-single UPDATE with F() arithmetic in nano-dollars, so parallel charges sum exactly.
+single UPDATE computed by the database on the row's current value (nano-dollars), so parallel charges sum
+exactly.
 
 Charges run after the response, on a small thread pool (`CHARGE_WORKERS`), off the client's path. A
 submitted charge is kept until it ran: `drain()` waits for all of them (ASGI shutdown, tests).

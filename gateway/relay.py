@@ -23,7 +23,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.db import close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
 
-from accounts import oauth
 from billing import charge as billing
 from billing.cost import Usage
 from gateway import cachettl, failover, scheduler, slots
@@ -225,15 +224,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound, path: str) -> Att
         account = lease.account
         handed_over = False
         try:
-            if account.type == "oauth":
-                try:
-                    account = await oauth.ensure_fresh_token(account)
-                except oauth.TokenRefreshError as exc:
-                    # The refresh marked the account; another one may still serve the request.
-                    log.warning("account %s skipped: token refresh failed: %s", account.pk, exc)
-                    last_error = last_error or no_available_account("token refresh failed").response()
-                    exclude.add(account.pk)
-                    continue
+            # select_account hands out OAuth accounts with a fresh token (accounts.oauth.ensure_fresh_token).
             proxy = proxy_for(account)
             upstream_model = account.mapped_model(inbound.model) or inbound.model
             body = body_for(inbound, upstream_model)
