@@ -20,8 +20,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+
+from gateway import db
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ async def lookup(key_hash: str) -> KeySnapshot | None:
 async def _load(key_hash: str) -> KeySnapshot | None:
     if settings.REDIS_URL:
         return await _lookup_through_redis(key_hash)
-    snapshot = await sync_to_async(load_snapshot)(key_hash)
+    snapshot = await db.run(load_snapshot, key_hash)
     _local_put(key_hash, snapshot)
     return snapshot
 
@@ -170,11 +171,11 @@ async def _lookup_through_redis(key_hash: str) -> KeySnapshot | None:
     except Exception:
         # Redis down: the database still answers (slower, and this process does not cache meanwhile).
         log.warning("auth cache: Redis unavailable, reading the key from the database", exc_info=True)
-        return await sync_to_async(load_snapshot)(key_hash)
+        return await db.run(load_snapshot, key_hash)
     if raw is not None:
         snapshot = None if raw == b"null" else KeySnapshot.from_json(raw)
     else:
-        snapshot = await sync_to_async(load_snapshot)(key_hash)
+        snapshot = await db.run(load_snapshot, key_hash)
         ttl = NEGATIVE_TTL if snapshot is None else int(settings.AUTH_CACHE_TTL * random.uniform(0.9, 1.1))
         try:
             await redis.set(REDIS_PREFIX + key_hash, "null" if snapshot is None else snapshot.to_json(), ex=ttl)

@@ -15,12 +15,13 @@ import copy
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, OperationalError, close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
 from billing import prices, subscriptions
@@ -67,11 +68,11 @@ def _column(model, name: str) -> str:
 
 @lru_cache(maxsize=4)
 def _statements(vendor: str) -> dict:
-    """The three statements every charge runs, written once per database vendor.
+    """The statements every charge runs, written once per database vendor.
 
-    Plain SQL rather than the ORM because they run for every request: INSERT ... ON CONFLICT DO NOTHING
-    RETURNING and UPDATE ... RETURNING are identical on PostgreSQL and SQLite (>= 3.35), and each is one
-    round trip computed on the row's current values (no read-modify-write).
+    Plain SQL rather than the ORM because they run for every request, and each is computed by the
+    database on the row's current values (no read-modify-write). The counter updates name the column they
+    return; how they are run (one statement or one after the other) is `_run`'s business.
     """
     from apikeys.models import ApiKey
     from billing.models import UsageLog
@@ -89,16 +90,55 @@ def _statements(vendor: str) -> dict:
             f"RETURNING {_column(UsageLog, 'id')}"
         ),
         "take_balance": (
-            f"UPDATE {_table(User)} SET {balance} = {balance} - %s WHERE {_column(User, 'id')} = %s "
-            f"RETURNING {balance}"
+            f"UPDATE {_table(User)} SET {balance} = {balance} - %s WHERE {_column(User, 'id')} = %s",
+            balance,
         ),
         # The status flips only from active, only when this charge reaches the quota (S7 follow-up).
         "charge_key": (
             f"UPDATE {_table(ApiKey)} SET {used} = {used} + %s, "
             f"{status} = CASE WHEN {status} = %s AND {quota} > 0 AND {used} + %s >= {quota} THEN %s "
-            f"ELSE {status} END WHERE {_column(ApiKey, 'id')} = %s RETURNING {status}"
+            f"ELSE {status} END WHERE {_column(ApiKey, 'id')} = %s",
+            status,
         ),
     }
+
+
+@lru_cache(maxsize=8)
+def _one_statement(counters: tuple[str, ...]) -> str:
+    """PostgreSQL: the log insert and the counter updates as ONE statement, so one round trip, atomic by
+    itself. The updates see the insert's result and run only when it inserted (a repeat moves nothing)."""
+    sql = _statements("postgresql")
+    parts = [f"log AS ({sql['insert_log']})"]
+    for name in counters:
+        update, returning = sql[name]
+        parts.append(f"{name} AS ({update} AND EXISTS (SELECT 1 FROM log) RETURNING {returning})")
+    results = ", ".join(f"(SELECT * FROM {name})" for name in ("log", *counters))
+    return f"WITH {', '.join(parts)} SELECT {results}"
+
+
+def _run(conn, insert_params: list, counters: dict[str, list]) -> list | None:
+    """Insert the log and move `counters` (statement name -> params); returns the log id followed by
+    each counter's returned value, or None when the request was charged before."""
+    if conn.vendor == "postgresql":
+        params = insert_params + [p for values in counters.values() for p in values]
+        with conn.cursor() as cursor:
+            cursor.execute(_one_statement(tuple(counters)), params)
+            row = cursor.fetchone()
+        return None if row[0] is None else list(row)
+    # SQLite has no data-modifying WITH: the same statements one after the other, in the caller's transaction.
+    sql = _statements(conn.vendor)
+    with conn.cursor() as cursor:
+        cursor.execute(sql["insert_log"], insert_params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        results = [row[0]]
+        for name, params in counters.items():
+            update, returning = sql[name]
+            cursor.execute(f"{update} RETURNING {returning}", params)
+            row = cursor.fetchone()
+            results.append(row[0] if row else None)
+    return results
 
 
 def build_log(req: ChargeRequest):
@@ -137,43 +177,45 @@ def charge(req: ChargeRequest):
     from apikeys.models import ApiKey
     from users.models import Subscription
 
+    conn = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` goes through a context-local lookup
     entry = build_log(req)
-    sql = _statements(connection.vendor)
-    params = [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in sql["log_fields"]]
+    sql = _statements(conn.vendor)
+    params = [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in sql["log_fields"]]
     now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(sql["insert_log"], params)
-        row = cursor.fetchone()
-        if row is None:
+    counters = {}
+    delta = nanos(entry.actual_cost)
+    if not req.subscription_id and delta > 0:
+        counters["take_balance"] = [delta, req.user_id]
+    if req.key_quota > 0 and delta > 0:
+        counters["charge_key"] = [delta, ApiKey.Status.ACTIVE, delta, ApiKey.Status.QUOTA_EXHAUSTED, req.api_key_id]
+    charge_subscription = bool(req.subscription_id) and entry.total_cost > 0
+    account = req.account
+    charge_account = isinstance(account, Account) and account.has_quota and entry.total_cost > 0
+    # One PostgreSQL statement is a transaction of its own; anything more runs in one.
+    alone = conn.vendor == "postgresql" and not (charge_subscription or charge_account)
+    with nullcontext() if alone else transaction.atomic():
+        results = _run(conn, params, counters)
+        if results is None:
             log.info("request %s was already charged", req.request_id)
             return None
-        entry.pk = row[0]
+        entry.pk = results[0]
         entry._state.adding = False
+        returned = dict(zip(counters, results[1:], strict=True))
 
-        if req.subscription_id:
-            if entry.total_cost > 0:
-                Subscription.objects.filter(pk=req.subscription_id).update(
-                    **subscriptions.increment_updates(entry.total_cost, now)
-                )
-        elif entry.actual_cost > 0:
-            cursor.execute(sql["take_balance"], [nanos(entry.actual_cost), req.user_id])
-            row = cursor.fetchone()
-            if row is not None and row[0] <= 0:
-                # The cached auth snapshot still shows the old balance: make the next request see it.
-                user_id = req.user_id
-                transaction.on_commit(lambda: cache.invalidate_user(user_id))
+        balance = returned.get("take_balance")
+        if balance is not None and balance <= 0:
+            # The cached auth snapshot still shows the old balance: make the next request see it.
+            user_id = req.user_id
+            transaction.on_commit(lambda: cache.invalidate_user(user_id))
+        if returned.get("charge_key") == ApiKey.Status.QUOTA_EXHAUSTED:
+            key_hash = req.key_hash
+            transaction.on_commit(lambda: cache.invalidate_key(key_hash))
 
-        if req.key_quota > 0 and entry.actual_cost > 0:
-            delta = nanos(entry.actual_cost)
-            exhausted = ApiKey.Status.QUOTA_EXHAUSTED
-            cursor.execute(sql["charge_key"], [delta, ApiKey.Status.ACTIVE, delta, exhausted, req.api_key_id])
-            row = cursor.fetchone()
-            if row is not None and row[0] == exhausted:
-                key_hash = req.key_hash
-                transaction.on_commit(lambda: cache.invalidate_key(key_hash))
-
-        account = req.account
-        if isinstance(account, Account) and account.has_quota and entry.total_cost > 0:
+        if charge_subscription:
+            Subscription.objects.filter(pk=req.subscription_id).update(
+                **subscriptions.increment_updates(entry.total_cost, now)
+            )
+        if charge_account:
             # A copy: the scheduler shares its account objects between requests.
             copy.copy(account).charge_quota(entry.total_cost * entry.account_rate_multiplier, now)
     return entry

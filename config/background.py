@@ -34,11 +34,13 @@ def run(dotted: str):
 def start_in_process():
     """Run PERIODIC_TASKS on a daemon thread (embedded mode: one process, no Celery)."""
 
+    tasks = list(PERIODIC_TASKS)  # the jobs as registered when the server started
+
     def loop():
-        due = {dotted: 0.0 for _, dotted in PERIODIC_TASKS}
+        due = {dotted: 0.0 for _, dotted in tasks}
         while True:
             now = time.monotonic()
-            for seconds, dotted in PERIODIC_TASKS:
+            for seconds, dotted in tasks:
                 if now >= due[dotted]:
                     due[dotted] = now + seconds
                     try:
@@ -49,5 +51,5 @@ def start_in_process():
                         close_old_connections()
             time.sleep(1)
 
-    if PERIODIC_TASKS:
+    if tasks:
         threading.Thread(target=loop, name="subrelay-background", daemon=True).start()

@@ -8,12 +8,12 @@ import asyncio
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
 
 from apikeys import cache
 from apikeys.models import ApiKey, hash_key
+from gateway import db
 from gateway.errors import GatewayError
 
 ACTIVE, QUOTA_EXHAUSTED, EXPIRED = ApiKey.Status.ACTIVE, ApiKey.Status.QUOTA_EXHAUSTED, ApiKey.Status.EXPIRED
@@ -102,7 +102,7 @@ async def _check_billing(ctx: AuthContext):
     if ApiKey.is_quota_exhausted(key):
         raise GatewayError(429, "API key 额度已用完", code="API_KEY_QUOTA_EXHAUSTED")
     if key.group_is_subscription:
-        subscription = await sync_to_async(_load_subscription)(key.user_id, key.group_id)
+        subscription = await db.run(_load_subscription, key.user_id, key.group_id)
         if subscription is None:
             raise GatewayError(403, "No active subscription for this group", code="SUBSCRIPTION_NOT_FOUND")
         if subscription.status == subscription.Status.SUSPENDED:
@@ -133,6 +133,6 @@ def _touch(key_id: int):
     if now - _touched.get(key_id, -TOUCH_INTERVAL) < TOUCH_INTERVAL:
         return
     _touched[key_id] = now
-    task = asyncio.get_running_loop().create_task(sync_to_async(_write_last_used)(key_id))
+    task = asyncio.get_running_loop().create_task(db.run(_write_last_used, key_id))
     _touch_tasks.add(task)
     task.add_done_callback(_touch_tasks.discard)

@@ -24,9 +24,10 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils import timezone
+
+from gateway import db
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ async def handle_upstream_error(account, status: int, headers, body: bytes) -> D
         if status in POOL_RETRY_STATUSES:
             return Decision(switch_account=True, retry_same=True)
         return Decision(switch_account=is_failover_status(status))
-    decision = await sync_to_async(_apply)(account, status, headers, body)
+    decision = await db.run(_apply, account, status, headers, body)
     if decision.marked == "token_refresh":
         from accounts.oauth import refresh_after_401
 
@@ -205,7 +206,7 @@ async def handle_upstream_error(account, status: int, headers, body: bytes) -> D
 async def pool_retries_exhausted(account, status: int) -> None:
     """A pool-mode account answered 401/403/429 on every same-account retry: pause it, then switch."""
     reason = f"pool mode: upstream {status} after {pool_retry_count(account)} retries"
-    await sync_to_async(account.mark_temp_unschedulable)(settings.POOL_MODE_COOLDOWN_MINUTES, reason)
+    await db.run(account.mark_temp_unschedulable, settings.POOL_MODE_COOLDOWN_MINUTES, reason)
 
 
 def pool_retry_count(account) -> int:

@@ -17,10 +17,8 @@ import uuid
 from dataclasses import dataclass
 
 import aiohttp
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import close_old_connections
 from django.http import HttpResponse, StreamingHttpResponse
 
 from billing import charge as billing
@@ -365,8 +363,6 @@ class StreamRelay:
         refresh_every = settings.CONCURRENCY_SLOT_TTL / 3
         next_refresh = self.loop.time() + refresh_every
         try:
-            # Nothing reads the database from here on: give the connection back before a long stream.
-            await sync_to_async(close_old_connections)()
             while True:
                 # No upstream byte for `keepalive` seconds: ping the client so proxies keep the line open.
                 # (The upstream's own silence limit is aiohttp's sock_read = STREAM_IDLE_TIMEOUT.)
@@ -497,8 +493,9 @@ def _abandon(pending: asyncio.Future, ctx: AuthContext, inbound: Inbound):
 
 
 class _ClosingStream(StreamingHttpResponse):
-    """An SSE response whose `close()` (Django calls it when the response is over, also after a client
-    disconnect, possibly before the generator ever ran) runs `on_close` on the event loop."""
+    """An SSE response whose `close()` (the handler calls it when the response is over, also after a
+    client disconnect, possibly before the generator ever ran) runs `on_close` on the event loop, from
+    whatever thread closes it."""
 
     def __init__(self, content, on_close, **kwargs):
         super().__init__(content, **kwargs)

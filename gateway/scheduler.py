@@ -28,13 +28,12 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
-from gateway import slots
+from gateway import db, slots
 from gateway.slots import ConcurrencyLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -198,7 +197,7 @@ async def _snapshot(group_id, platform, shared_version) -> Snapshot:
     loading_key = (id(loop), key, version)
     task = _loading.get(loading_key)
     if task is None:
-        task = _loading[loading_key] = loop.create_task(sync_to_async(_load)(group_id, platform))
+        task = _loading[loading_key] = loop.create_task(db.run(_load, group_id, platform))
         task.add_done_callback(lambda _: _loading.pop(loading_key, None))
     snapshot = await asyncio.shield(task)
     if snapshot.version == ():
@@ -281,7 +280,7 @@ def note_used(account) -> None:
     if time.monotonic() - _last_flush >= settings.LAST_USED_FLUSH_INTERVAL:
         _last_flush = time.monotonic()
         try:
-            task = asyncio.get_running_loop().create_task(sync_to_async(flush_last_used)())
+            task = asyncio.get_running_loop().create_task(db.run(flush_last_used))
         except RuntimeError:
             flush_last_used()
             return

@@ -6,14 +6,13 @@ import logging
 import time
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import relay
+from gateway import db, relay
 from gateway.auth import authenticate
 from gateway.errors import GatewayError, error_response
 
@@ -40,7 +39,7 @@ async def _redis_ok() -> bool:
 
 async def healthz(request):
     """For load balancers and operators: 200 when every backing service answers, else 503."""
-    checks = {"database": "ok" if await sync_to_async(_database_ok)() else "down"}
+    checks = {"database": "ok" if await db.run(_database_ok) else "down"}
     if settings.REDIS_URL:
         checks["redis"] = "ok" if await _redis_ok() else "down"
     healthy = all(v == "ok" for v in checks.values())
@@ -124,7 +123,7 @@ async def models(request):
     cache_key = (ctx.key.group_id, ctx.key.group_platform or "anthropic")
     cached = _models_cache.get(cache_key)
     if cached is None or cached[0] < time.monotonic():
-        names = await sync_to_async(_mapped_models)(*cache_key)
+        names = await db.run(_mapped_models, *cache_key)
         cached = _models_cache[cache_key] = (time.monotonic() + MODELS_CACHE_SECONDS, names)
     names = cached[1]
     if names:
@@ -188,7 +187,7 @@ def _usage_report(key_id: int) -> dict:
 @gateway_view("GET")
 async def usage(request):
     ctx = await authenticate(request, skip_billing=True)
-    return JsonResponse(await sync_to_async(_usage_report)(ctx.key.key_id), json_dumps_params={"ensure_ascii": False})
+    return JsonResponse(await db.run(_usage_report, ctx.key.key_id), json_dumps_params={"ensure_ascii": False})
 
 
 # --- probes ----------------------------------------------------------------------------------------

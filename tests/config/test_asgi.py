@@ -39,3 +39,35 @@ def test_open_streams_do_not_hold_a_thread_each(anthropic_fake, gateway_url):
         assert [f.result() for f in futures] == [1] * STREAMS
     assert during < 5, f"the gateway holds {during} extra threads for {STREAMS} open streams"
     assert wait_until(lambda: len(anthropic_fake.requests) == STREAMS + 1)
+
+
+def test_a_request_served_from_the_caches_never_leaves_the_event_loop(anthropic_fake, gateway_url, monkeypatch):
+    """Django's stock request cycle makes two thread hops per request (request_started, response.close);
+    the gateway's makes none once the key and the accounts are cached."""
+    from asgiref.sync import SyncToAsync
+
+    setup = make_setup(anthropic_fake.url)
+    headers = {"x-api-key": setup.raw_key}
+    body = {**BODY, "stream": False}
+    assert httpx.post(gateway_url + "/v1/messages", json=body, headers=headers).status_code == 200
+    executor = SyncToAsync.single_thread_executor
+    hops = []
+    submit = executor.submit
+    monkeypatch.setattr(executor, "submit", lambda fn, *a, **kw: hops.append(fn) or submit(fn, *a, **kw))
+    for stream in (False, True, False):
+        response = httpx.post(gateway_url + "/v1/messages", json={**body, "stream": stream}, headers=headers)
+        assert response.status_code == 200
+    assert hops == []
+
+
+def test_the_database_thread_gives_its_connection_back(anthropic_fake, gateway_url):
+    """The key and the accounts are loaded on asgiref's database thread; nothing holds that thread's
+    connection after the loads (no request_finished would ever close it)."""
+    from asgiref.sync import SyncToAsync
+    from django.db import connection
+
+    setup = make_setup(anthropic_fake.url)
+    response = httpx.post(gateway_url + "/v1/messages", json={**BODY, "stream": False},
+                          headers={"x-api-key": setup.raw_key})
+    assert response.status_code == 200
+    assert SyncToAsync.single_thread_executor.submit(lambda: connection.connection is None).result(10)
