@@ -23,7 +23,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from billing import charge as billing
 from billing.cost import Usage
-from gateway import cachettl, failover, scheduler, slots
+from gateway import cachettl, failover, jsonutil, scheduler, slots
 from gateway.auth import AuthContext
 from gateway.errors import (
     GatewayError,
@@ -82,10 +82,7 @@ def read_inbound(request, endpoint: str) -> Inbound:
         raise GatewayError(413, "Request body too large", error_type="request_too_large")
     if not body:
         raise bad_request("Request body is empty")
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise bad_request("Failed to parse request body")
+    data = jsonutil.parse(body)
     if not isinstance(data, dict):
         raise bad_request("Failed to parse request body")
     model = data.get("model")
@@ -316,10 +313,7 @@ async def answer_json(ctx: AuthContext, inbound: Inbound, attempt: Attempt) -> H
     usage = Usage()
     ttl = cachettl.target_for(attempt.account)
     overridden = False
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
+    data = jsonutil.parse(raw)
     if isinstance(data, dict):
         changed = False
         body_usage = data.get("usage")
@@ -570,10 +564,7 @@ class WaitingStream:
 
 
 def _error_event_from(response: HttpResponse) -> bytes:
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
+    body = jsonutil.parse(response.content)
     if isinstance(body, dict) and body.get("type") == "error":
         return b"event: error\ndata: " + json.dumps(body, ensure_ascii=False).encode() + b"\n\n"
     return sse_error_event(response.status_code, "Upstream request failed", error_type="api_error")

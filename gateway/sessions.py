@@ -8,8 +8,9 @@ account, so the upstream prompt cache keeps hitting.
 """
 
 import hashlib
-import json
 import re
+
+from gateway import jsonutil
 
 # user_<hex>_account_<uuid or empty>_session_<uuid>
 _LEGACY_USER_ID = re.compile(r"^user_[0-9a-fA-F]+_account_[0-9a-fA-F-]*_session_([0-9a-fA-F-]+)$")
@@ -47,10 +48,7 @@ def session_id_from_metadata(body: dict) -> str | None:
     if not isinstance(user_id, str) or not user_id:
         return None
     if user_id.lstrip().startswith("{"):
-        try:
-            parsed = json.loads(user_id)
-        except ValueError:
-            return None
+        parsed = jsonutil.parse(user_id)
         session = parsed.get("session_id") if isinstance(parsed, dict) else None
         return session if isinstance(session, str) and session else None
     match = _LEGACY_USER_ID.match(user_id)

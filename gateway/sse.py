@@ -8,7 +8,7 @@ import json
 import time
 
 from billing.cost import Usage
-from gateway import cachettl
+from gateway import cachettl, jsonutil
 from gateway.usage import merge_delta, read_usage
 
 _PARSED = (b"message_start", b"message_delta")
@@ -72,10 +72,7 @@ class StreamProcessor:
         if kind not in _PARSED:
             return block
         data = _data(block)
-        try:
-            event = json.loads(data) if data else None
-        except ValueError:
-            return block
+        event = jsonutil.parse(data) if data else None
         if not isinstance(event, dict):
             return block
         changed = False

@@ -143,11 +143,29 @@ def test_no_schedulable_account_is_a_503_in_anthropic_shape(anthropic_fake, gate
 def test_bad_bodies_are_400(anthropic_fake, gateway_url):
     setup = make_setup(anthropic_fake.url)
     headers = {"x-api-key": setup.raw_key}
-    for content in (b"", b"{not json", b"[1]", b'{"max_tokens": 1}'):
+    too_deep = b"[" * 100_000  # the parser gives up with RecursionError, not ValueError
+    for content in (b"", b"{not json", b"[1]", b'{"max_tokens": 1}', b'{"model": "\xff"}', too_deep):
         response = httpx.post(gateway_url + "/v1/messages", content=content, headers=headers)
-        assert response.status_code == 400, content
+        assert response.status_code == 400, content[:20]
         assert response.json()["error"]["type"] == "invalid_request_error"
     assert anthropic_fake.requests == []
+
+
+def test_an_upstream_answer_the_gateway_cannot_parse_is_relayed_as_is(anthropic_fake, gateway_url):
+    setup = make_setup(anthropic_fake.url)
+    too_deep = b'{"a":' * 100_000
+    anthropic_fake.reply(Reply(body=too_deep))
+    response = httpx.post(gateway_url + "/v1/messages", json=BODY, headers={"x-api-key": setup.raw_key})
+    assert response.status_code == 200 and response.content == too_deep
+
+
+def test_a_session_id_that_is_not_json_is_ignored(anthropic_fake, gateway_url):
+    setup = make_setup(anthropic_fake.url)
+    for user_id in ('{"a":' * 100_000, "{not json", '{"session_id": 5}'):
+        body = {**BODY, "metadata": {"user_id": user_id}}
+        response = httpx.post(gateway_url + "/v1/messages", json=body, headers={"x-api-key": setup.raw_key})
+        assert response.status_code == 200
+    assert len(anthropic_fake.requests) == 3
 
 
 def test_count_tokens_is_forwarded_and_never_billed(anthropic_fake, gateway_url):

@@ -42,6 +42,16 @@ def test_stream_bytes_are_the_upstreams(anthropic_fake, gateway_url):
     assert log.stream and log.first_token_ms is not None
 
 
+def test_events_the_gateway_cannot_parse_pass_unchanged(anthropic_fake, gateway_url):
+    setup = make_setup(anthropic_fake.url)
+    too_deep = '{"a":' * 100_000  # the parser gives up with RecursionError
+    events = [("message_start", too_deep), *stream_events(usage_=usage(input=5, output=2))[1:]]
+    anthropic_fake.reply(Reply(events=events))
+    with httpx.stream("POST", gateway_url + "/v1/messages", json=BODY, headers={"x-api-key": setup.raw_key}) as r:
+        raw = r.read()
+    assert raw == b"".join(encode_event(name, data) for name, data in events)
+
+
 def test_sdk_stream_final_message(anthropic_fake, gateway_url):
     setup = make_setup(anthropic_fake.url)
     anthropic_fake.reply(Reply(events=stream_events(texts=("a", "b", "c"), usage_=usage(input=3, output=9))))
