@@ -19,7 +19,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.handlers.asgi import ASGIHandler, RequestAborted  # noqa: E402
 from django.core.handlers.exception import convert_exception_to_response  # noqa: E402
 
-GATEWAY_PREFIXES = ("/v1/", "/v1beta/", "/antigravity/")
+from gateway.urls import PREFIXES as GATEWAY_PREFIXES  # noqa: E402
 
 
 class GatewayASGIHandler(ASGIHandler):

@@ -1,7 +1,11 @@
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView
 
+from gateway import errors
+from gateway import urls as gateway_urls
 from gateway.views import healthz
 
 urlpatterns = [
@@ -12,3 +16,17 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("", include("gateway.urls")),
 ]
+
+
+def not_found(request, exception):
+    """A path no route serves, answered in its caller's protocol: the gateway's error shape for SDKs and
+    Claude Code, the REST envelope for API scripts, Django's page for a browser."""
+    path_info = request.path_info
+    if path_info.startswith(gateway_urls.PREFIXES):
+        return errors.not_found(path_info)
+    if path_info.startswith("/api/"):
+        return JsonResponse({"code": 404, "message": "Not found"}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = not_found

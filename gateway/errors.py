@@ -110,3 +110,21 @@ def failover_exhausted(status: int) -> GatewayError:
 
 def bad_request(message: str) -> GatewayError:
     return GatewayError(400, message, error_type="invalid_request_error")
+
+
+# --- answers for paths no route serves ---------------------------------------------------------------
+_OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/responses", "/v1/embeddings")
+
+
+def protocol_of(path: str) -> str:
+    """The protocol a client of this gateway path speaks: Google for Gemini's `/v1beta/` paths, OpenAI
+    for its endpoint names, Anthropic for the rest."""
+    if "/v1beta/" in path:
+        return GOOGLE
+    if path.startswith(_OPENAI_PATHS):
+        return OPENAI
+    return ANTHROPIC
+
+
+def not_found(path: str) -> HttpResponse:
+    return error_response(404, f"Not found: {path[:200]}", protocol=protocol_of(path))

@@ -2,6 +2,9 @@ from django.urls import path
 
 from gateway import views
 
+# Paths served by the gateway's own request handler (config.asgi); everything under them speaks a provider's protocol.
+PREFIXES = ("/v1/", "/v1beta/", "/antigravity/")
+
 urlpatterns = [
     path("v1/messages", views.messages, name="gateway-messages"),
     path("v1/messages/count_tokens", views.count_tokens, name="gateway-count-tokens"),

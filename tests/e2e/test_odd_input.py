@@ -67,3 +67,21 @@ def test_every_method_on_every_route_answers_in_shape(anthropic_fake, gateway_ur
                              content=b'{"model": "claude-sonnet-4-5", "max_tokens": 5, "messages": []}')
     assert response.status_code < 500, response.text[:200]
     assert response.headers["content-type"].startswith("application/json")
+
+
+@pytest.mark.parametrize("path", ["/v1/%ff", "/v1/messages/%00", "/v1/" + "a" * 5000, "/v1/messages/batches"])
+def test_unknown_gateway_paths_are_anthropic_404s(gateway_url, path):
+    response = httpx.post(gateway_url + path, content=b"{}", headers={"x-api-key": "sk-nope"})
+    assert response.status_code == 404
+    assert response.json()["type"] == "error" and response.json()["error"]["type"] == "not_found_error"
+
+
+def test_unknown_paths_answer_in_their_callers_protocol(gateway_url):
+    openai = httpx.post(gateway_url + "/v1/chat/completions/nope", json={})
+    assert openai.status_code == 404 and openai.json()["error"]["type"] == "not_found_error"
+    google = httpx.post(gateway_url + "/v1beta/models/x:nope", json={})
+    assert google.status_code == 404 and google.json()["error"]["status"] == "NOT_FOUND"
+    api = httpx.get(gateway_url + "/api/v1/nope")
+    assert api.status_code == 404 and api.json() == {"code": 404, "message": "Not found"}
+    page = httpx.get(gateway_url + "/nope")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
