@@ -48,6 +48,13 @@ def ok(data=None) -> Response:
     return Response({"code": 0, "message": "success", "data": data})
 
 
+def error_body(status: int, message: str, reason: str | None = None) -> dict:
+    body = {"code": status, "message": message}
+    if reason:
+        body["reason"] = reason
+    return body
+
+
 def page(request, queryset, present: Callable) -> Response:
     """One page of `queryset` (already ordered), each row through `present`."""
     number = _page_param(request, "page", 1)
@@ -106,18 +113,15 @@ def exception_handler(exc, context):
     message = _message(exc.detail)
     if isinstance(exc, exceptions.ParseError):
         message = f"Invalid request: {message}"
-    body = {"code": status, "message": message}
     reason = getattr(exc, "reason", None) or next(
         (r for cls, r in _DEFAULT_REASONS.items() if isinstance(exc, cls)), None
     )
-    if reason:
-        body["reason"] = reason
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="api"'
     if getattr(exc, "wait", None):
         headers["Retry-After"] = str(math.ceil(exc.wait))
-    return Response(body, status=status, headers=headers)
+    return Response(error_body(status, message, reason), status=status, headers=headers)
 
 
 # --- authentication ------------------------------------------------------------------------------------
