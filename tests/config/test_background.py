@@ -36,3 +36,21 @@ def test_in_process_runner_runs_jobs_on_its_thread(monkeypatch):
     background.start_in_process()
     assert RAN.wait(10)
     assert CALLS[0] == "subrelay-background"
+
+
+AGAIN = []
+RAN_TWICE = threading.Event()
+
+
+def again():
+    AGAIN.append(1)
+    if len(AGAIN) == 2:
+        RAN_TWICE.set()
+
+
+def test_in_process_runner_keeps_the_jobs_it_started_with(monkeypatch):
+    monkeypatch.setattr(background, "PERIODIC_TASKS", [(1, f"{__name__}.again")])
+    background.start_in_process()
+    # Jobs registered later (an app, a test) must not break the loop that is running.
+    monkeypatch.setattr(background, "PERIODIC_TASKS", [(3600, f"{__name__}.record")])
+    assert RAN_TWICE.wait(10)
