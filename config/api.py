@@ -320,11 +320,7 @@ class Payload:
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ApiError(400, f"{name}: must be an integer")
-        if min_value is not None and value < min_value:
-            raise ApiError(400, f"{name}: must be >= {min_value}")
-        if max_value is not None and value > max_value:
-            raise ApiError(400, f"{name}: must be <= {max_value}")
-        return value
+        return _in_range(name, value, min_value, max_value)
 
     def money(self, name, *, required=False, min_value=Decimal(0), max_value=MAX_MONEY):
         value = self._required(name, self.raw(name), required)
@@ -379,6 +375,14 @@ class Payload:
         return dict(value)
 
 
+def _in_range(name, value, min_value, max_value):
+    if min_value is not None and value < min_value:
+        raise ApiError(400, f"{name}: must be >= {min_value}")
+    if max_value is not None and value > max_value:
+        raise ApiError(400, f"{name}: must be <= {max_value}")
+    return value
+
+
 def clean_decimal(name, value, min_value=Decimal(0), max_value=MAX_MONEY) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise ApiError(400, f"{name}: must be a number")
@@ -386,11 +390,7 @@ def clean_decimal(name, value, min_value=Decimal(0), max_value=MAX_MONEY) -> Dec
         amount = to_decimal(value)
     except (ValueError, ArithmeticError):  # ArithmeticError: too many digits to quantize
         raise ApiError(400, f"{name}: must be a finite number of at most {max_value}")
-    if min_value is not None and amount < min_value:
-        raise ApiError(400, f"{name}: must be >= {min_value}")
-    if max_value is not None and amount > max_value:
-        raise ApiError(400, f"{name}: must be <= {max_value}")
-    return amount
+    return _in_range(name, amount, min_value, max_value)
 
 
 def iso(value):
