@@ -17,22 +17,13 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from accounts import quota
-from accounts.admin_display import badge, bar, confirm_page, confirmed, level, money, none_label, stack
 from accounts.forms import AccountForm, ProxyForm
 from accounts.models import Account, Proxy
+from core.display import badge, bar, confirm_page, confirmed, level, money, none_label, stack
 
 ANY_OAUTH = "type == 'oauth' || type == 'setup-token'"
 QUOTA_TYPES = "type == 'apikey' || type == 'bedrock'"
 BEDROCK = "type == 'bedrock'"
-
-
-def invalidate_scheduler():
-    """Drop cached scheduling snapshots, if the scheduler keeps any (gateway.scheduler.invalidate)."""
-    from gateway import scheduler
-
-    hook = getattr(scheduler, "invalidate", None)
-    if callable(hook):
-        hook()
 
 
 def _when(dt) -> str:
@@ -214,7 +205,6 @@ class AccountAdmin(ModelAdmin):
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         form.save_groups(form.instance)
-        invalidate_scheduler()
 
     # --- actions ---------------------------------------------------------------------------------
     def _reset_rows(self, accounts):
@@ -240,7 +230,6 @@ class AccountAdmin(ModelAdmin):
         if not confirmed(request):
             return self._confirm_reset(request, queryset, "reset_quota_selected")
         count = queryset.reset_quota()
-        invalidate_scheduler()
         self.message_user(request, ngettext(
             "Quota reset for %(count)d account.", "Quota reset for %(count)d accounts.", count
         ) % {"count": count}, messages.SUCCESS)
@@ -250,14 +239,12 @@ class AccountAdmin(ModelAdmin):
     def clear_rate_limit_selected(self, request, queryset):
         for account in queryset:
             account.clear_rate_limit()
-        invalidate_scheduler()
         self.message_user(request, _("Rate limit cleared."), messages.SUCCESS)
 
     @admin.action(description=_("Clear error"), permissions=["change"])
     def clear_error_selected(self, request, queryset):
         for account in queryset:
             account.clear_error()
-        invalidate_scheduler()
         self.message_user(request, _("Error cleared; the account is active again."), messages.SUCCESS)
 
     def _changelist(self):
@@ -269,7 +256,6 @@ class AccountAdmin(ModelAdmin):
         if not confirmed(request):
             return self._confirm_reset(request, [account])
         account.reset_quota()
-        invalidate_scheduler()
         self.message_user(request, _("Quota reset for “%(name)s”.") % {"name": account.name}, messages.SUCCESS)
         return self._changelist()
 
@@ -279,7 +265,6 @@ class AccountAdmin(ModelAdmin):
             return self._confirm_simple(request, object_id, _("Clear the rate limit of this account?"),
                                         _("Clear rate limit"))
         get_object_or_404(Account, pk=object_id).clear_rate_limit()
-        invalidate_scheduler()
         self.message_user(request, _("Rate limit cleared."), messages.SUCCESS)
         return self._changelist()
 
@@ -289,7 +274,6 @@ class AccountAdmin(ModelAdmin):
             return self._confirm_simple(request, object_id, _("Clear the error and reactivate this account?"),
                                         _("Clear error"))
         get_object_or_404(Account, pk=object_id).clear_error()
-        invalidate_scheduler()
         self.message_user(request, _("Error cleared; the account is active again."), messages.SUCCESS)
         return self._changelist()
 

@@ -14,21 +14,13 @@ from django.utils import timezone
 
 from accounts import quota
 from accounts.models import Account, Proxy
-from accounts.services import AccountRuleError, notify_scheduler, save_account
+from accounts.services import AccountRuleError, save_account
 from apikeys.services import KeyRuleError, parse_expires_at
-from config.api import (
-    UNSET,
-    AdminView,
-    ApiError,
-    Payload,
-    existing_group_ids,
-    get_or_404,
-    iso,
-    ok,
-    page,
-    parse_id,
-)
+from core.payload import UNSET, Payload, get_or_404, iso, parse_id
+from core.rest import ApiError, ok, page
+from groups.api import existing_group_ids
 from groups.models import Group, Platform
+from users.authentication import AdminView
 
 SECRET_FIELDS = ("api_key", "access_token", "refresh_token", "aws_secret_access_key", "aws_session_token")
 QUOTA_LIMITS = ("quota_limit", "quota_daily_limit", "quota_weekly_limit")
@@ -314,7 +306,6 @@ class AccountDetailView(AdminView):
 
     def delete(self, request, pk):
         _account(pk).delete()
-        notify_scheduler()
         return ok({"message": "Account deleted successfully"})
 
 
@@ -325,6 +316,5 @@ class AccountActionView(AdminView):
 
     def post(self, request, pk):
         account = _account(pk)
-        getattr(account, self.action)()
-        notify_scheduler()
+        getattr(account, self.action)()  # each action tells the scheduler itself
         return ok(present_account(_account(account.pk)))

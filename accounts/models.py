@@ -6,8 +6,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import quota
-from accounts.fields import EncryptedTextField
-from billing.money import MoneyField
+from accounts.signals import send_scheduling_changed
+from core.fields import EncryptedTextField
+from core.money import MoneyField
 from groups.models import Platform
 
 
@@ -41,17 +42,10 @@ class Proxy(models.Model):
         return f"{self.protocol}://{auth}{self.host}:{self.port}"
 
 
-def _scheduler_changed():
-    """Queryset updates bypass the model signals: tell the scheduler its cached candidates are stale."""
-    from gateway.scheduler import invalidate
-
-    invalidate()
-
-
 class AccountQuerySet(models.QuerySet):
     def reset_quota(self) -> int:
         count = self.update(**quota.reset_updates())
-        _scheduler_changed()
+        send_scheduling_changed(Account)
         return count
 
 
@@ -275,7 +269,7 @@ class Account(models.Model):
             setattr(self, name, getattr(fresh, name))
         exceeded = quota.exceeded(self, now)
         if exceeded:
-            _scheduler_changed()
+            send_scheduling_changed(Account)
         return exceeded
 
     def reset_quota(self):
@@ -283,7 +277,7 @@ class Account(models.Model):
         Account.objects.filter(pk=self.pk).update(**updates)
         for name, value in updates.items():
             setattr(self, name, Decimal(value) if isinstance(value, int) else value)
-        _scheduler_changed()
+        send_scheduling_changed(Account)
 
     def apply_quota_config(self, now=None):
         """After the admin changed quota settings: restart fixed windows that predate their boundary."""
@@ -292,7 +286,7 @@ class Account(models.Model):
             Account.objects.filter(pk=self.pk).update(**updates)
             for name, value in updates.items():
                 setattr(self, name, Decimal(value) if isinstance(value, int) else value)
-            _scheduler_changed()
+            send_scheduling_changed(Account)
 
     # --- state changes from upstream answers ----------------------------------------------------
     def set_state(self, **fields):
@@ -300,7 +294,7 @@ class Account(models.Model):
         Account.objects.filter(pk=self.pk).update(**fields)
         for name, value in fields.items():
             setattr(self, name, value)
-        _scheduler_changed()
+        send_scheduling_changed(Account)
 
     def mark_rate_limited(self, reset_at):
         self.set_state(rate_limited_at=timezone.now(), rate_limit_reset_at=reset_at)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from billing.money import nanos
+from core.money import nanos
 
 QUOTA_TYPES = frozenset({"apikey", "bedrock"})
 ROLLING, FIXED = "rolling", "fixed"

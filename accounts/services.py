@@ -11,23 +11,14 @@ from django.db.models import Max
 
 from accounts import quota
 from accounts.models import Account
+from core.rules import RuleError
 from groups.models import GroupAccount
 
 ACCEPTED_TYPES = tuple(Account.Type.values)  # "bedrock-apikey" is gone for good (S3)
 
 
-class AccountRuleError(Exception):
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-def notify_scheduler() -> None:
-    """Accounts or groups changed: drop any cached scheduling snapshot, if the scheduler keeps one."""
-    from gateway import scheduler
-
-    if callable(invalidate := getattr(scheduler, "invalidate", None)):
-        invalidate()
+class AccountRuleError(RuleError):
+    """An account change that the rules refuse (a 400 naming the field)."""
 
 
 def validate(account: Account) -> None:
@@ -74,6 +65,5 @@ def save_account(account: Account, group_ids: list[int] | None = None) -> Accoun
         account.save()
         if group_ids is not None:
             set_groups(account, group_ids)
-        account.apply_quota_config()
-    transaction.on_commit(notify_scheduler)
+        account.apply_quota_config()  # the saves above told the scheduler (scheduling_changed)
     return account

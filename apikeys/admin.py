@@ -12,10 +12,10 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from accounts.admin_display import badge, bar, confirm_page, confirmed, money
 from apikeys import services
 from apikeys.forms import ApiKeyForm
 from apikeys.models import AdminApiKey, ApiKey
+from core.display import badge, bar, confirm_page, confirmed, money
 
 STATUS_COLOURS = {
     ApiKey.Status.ACTIVE: "ok",

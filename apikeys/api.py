@@ -6,8 +6,10 @@ request and present the key.
 
 from apikeys import services
 from apikeys.models import ApiKey
-from config.api import UNSET, AdminView, ApiError, Payload, UserView, get_or_404, iso, ok, page, parse_id
+from core.payload import UNSET, Payload, get_or_404, iso, parse_id
+from core.rest import ApiError, ok, page
 from groups.models import Group
+from users.authentication import AdminView, UserView
 
 
 def present_key(key: ApiKey, secret: str | None = None) -> dict:

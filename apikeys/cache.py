@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from gateway import db
+from core import db
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ async def _load(key_hash: str) -> KeySnapshot | None:
 
 
 async def _lookup_through_redis(key_hash: str) -> KeySnapshot | None:
-    from gateway.redis import get_redis
+    from core.redis import get_redis
 
     _ensure_listener()
     redis = get_redis()
@@ -194,7 +194,7 @@ def _ensure_listener():
 
 
 async def _listen():
-    from gateway.redis import get_redis
+    from core.redis import get_redis
 
     while True:
         try:

@@ -7,8 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.fields import EncryptedTextField
-from billing.money import MoneyField
+from core.fields import EncryptedTextField
+from core.money import MoneyField
 
 
 def hash_key(raw: str) -> str:

@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from apikeys import cache
 from apikeys.models import ApiKey
-from billing.money import to_decimal
+from core.money import to_decimal
+from core.rules import RuleError
 
 UNSET = object()  # "not in the request": the field stays as it is
 MAX_QUOTA = Decimal(1_000_000_000)  # far below what the BIGINT nano-dollar column holds
@@ -28,12 +29,8 @@ _RFC3339 = re.compile(
 )
 
 
-class KeyRuleError(Exception):
+class KeyRuleError(RuleError):
     """A key change that the rules refuse. `status`/`reason` are what the REST API answers with."""
-
-    def __init__(self, message: str, status: int = 400, reason: str | None = None):
-        super().__init__(message)
-        self.message, self.status, self.reason = message, status, reason
 
 
 # --- turning client input into typed values ----------------------------------------------------------

@@ -5,8 +5,9 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 from unfold.decorators import display
 
-from accounts.admin_display import money
+from billing import prices
 from billing.models import ModelPrice, UsageLog
+from core.display import money
 
 
 @admin.register(ModelPrice)
@@ -17,7 +18,7 @@ class ModelPriceAdmin(ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         # Requests for models missing from the price table are served and charged at the fallback
         # price; list them here so the admin can price them.
-        extra_context = {**(extra_context or {}), "unpriced_models": UsageLog.objects.unpriced_models()}
+        extra_context = {**(extra_context or {}), "unpriced_models": prices.unpriced_models()}
         return super().changelist_view(request, extra_context)
 
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from billing import prices, subscriptions
 from billing.cost import Usage, compute
-from billing.money import nanos
+from core.money import nanos
 
 log = logging.getLogger(__name__)
 

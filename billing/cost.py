@@ -7,8 +7,8 @@ the rounded parts, and what the user pays is the total times the rate multiplier
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing.money import QUANTUM
 from billing.prices import Price
+from core.money import QUANTUM
 
 MILLION = Decimal(1_000_000)
 

@@ -3,7 +3,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import MoneyField
+from core.money import MoneyField
 
 
 class ModelPrice(models.Model):
@@ -27,15 +27,12 @@ class ModelPrice(models.Model):
 
 
 class UsageLogQuerySet(models.QuerySet):
-    def unpriced_models(self):
-        """Models that were charged at the fallback price and still have no price: [{model, requests, last_seen}]."""
-        from billing import prices
-
-        rows = (
+    def priced_by_fallback(self):
+        """Models charged at the fallback price: [{model, requests, last_seen}], most recent first."""
+        return (
             self.filter(priced_by_fallback=True).values("model")
             .annotate(requests=models.Count("id"), last_seen=models.Max("created_at")).order_by("-last_seen")
         )
-        return [row for row in rows if prices.lookup(row["model"])[1]]
 
 
 class UsageLog(models.Model):

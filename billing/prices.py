@@ -116,3 +116,10 @@ def lookup(*models: str, overrides: dict[str, Price] | None = None) -> tuple[Pri
                 return price, False
     fallback = settings.FALLBACK_PRICE_MODEL
     return _match(fallback, overrides) or _match(fallback, SHIPPED) or SHIPPED["claude-sonnet-4-5"], True
+
+
+def unpriced_models() -> list[dict]:
+    """Models that were charged at the fallback price and still have no price: [{model, requests, last_seen}]."""
+    from billing.models import UsageLog
+
+    return [row for row in UsageLog.objects.priced_by_fallback() if lookup(row["model"])[1]]

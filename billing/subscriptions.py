@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.db.models import Case, F, Q, Value, When
 
-from billing.money import nanos
+from core.money import nanos
 
 WINDOWS = (("daily", timedelta(days=1)), ("weekly", timedelta(days=7)), ("monthly", timedelta(days=30)))
 

@@ -4,9 +4,10 @@ from django.urls import path, re_path
 
 from accounts import api as accounts
 from apikeys import api as apikeys
-from config.api import AdminView, ApiError
+from core.rest import ApiError
 from groups import api as groups
 from users import api as users
+from users.authentication import AdminView
 
 
 class NotFoundView(AdminView):

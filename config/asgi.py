@@ -30,7 +30,7 @@ class GatewayASGIHandler(ASGIHandler):
     per request, and 500 open streams held 500 threads. It also sends `request_started` and closes the
     response on a worker thread, two more thread hops whose only work is database connection upkeep.
     The gateway's view code is async and its few database calls (cache misses) go through
-    `gateway.db.run`, which gives the connection back itself; so this handler serves a request on the
+    `core.db.run`, which gives the connection back itself; so this handler serves a request on the
     event loop alone.
     """
 

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "sortedm2m",
+    "core",
     "users",
     "accounts",
     "groups",
@@ -156,7 +157,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.rest.exception_handler",
 }
 # Lifetime of the REST API's Bearer tokens (POST /api/v1/auth/login), seconds.
 API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=24 * 3600)

@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView
 
-from config import api
+from core import rest
 from gateway import errors
 from gateway import urls as gateway_urls
 from gateway.views import healthz
@@ -26,7 +26,7 @@ def not_found(request, exception):
     if path_info.startswith(gateway_urls.PREFIXES):
         return errors.not_found(path_info)
     if path_info.startswith("/api/"):
-        return JsonResponse(api.error_body(404, "Not found"), status=404)
+        return JsonResponse(rest.error_body(404, "Not found"), status=404)
     return page_not_found(request, exception)
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from apikeys import cache
 from apikeys.models import ApiKey, hash_key
-from gateway import db
+from core import db
 from gateway.errors import GatewayError
 
 ACTIVE, QUOTA_EXHAUSTED, EXPIRED = ApiKey.Status.ACTIVE, ApiKey.Status.QUOTA_EXHAUSTED, ApiKey.Status.EXPIRED

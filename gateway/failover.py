@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from gateway import db
+from core import db
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from django.http import HttpResponse, StreamingHttpResponse
 
 from billing import charge as billing
 from billing.cost import Usage
-from gateway import cachettl, failover, jsonutil, scheduler, slots
+from core import jsonutil
+from gateway import cachettl, failover, scheduler, slots
 from gateway.auth import AuthContext
 from gateway.errors import (
     GatewayError,

@@ -30,10 +30,10 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils import timezone
 
-from gateway import db, slots
+from core import db
+from gateway import slots
 from gateway.slots import ConcurrencyLimitExceeded
 
 log = logging.getLogger(__name__)
@@ -218,7 +218,7 @@ def _sticky_key(req: SelectionRequest) -> str:
 async def _shared_state(req: SelectionRequest) -> tuple[int, int | None]:
     """(snapshot version shared through Redis, account bound to the session) in one round trip."""
     if settings.REDIS_URL:
-        from gateway.redis import get_redis
+        from core.redis import get_redis
 
         async with get_redis().pipeline(transaction=False) as pipe:
             pipe.get(VERSION_KEY)
@@ -239,7 +239,7 @@ async def _bind(req: SelectionRequest, account_id: int) -> None:
     if not req.session_hash:
         return
     if settings.REDIS_URL:
-        from gateway.redis import get_redis
+        from core.redis import get_redis
 
         await get_redis().set(_sticky_key(req), account_id, ex=settings.STICKY_SESSION_TTL)
         return
@@ -252,7 +252,7 @@ async def _bind(req: SelectionRequest, account_id: int) -> None:
 
 async def _unbind(req: SelectionRequest) -> None:
     if settings.REDIS_URL:
-        from gateway.redis import get_redis
+        from core.redis import get_redis
 
         await get_redis().delete(_sticky_key(req))
     else:
@@ -455,17 +455,7 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
     raise ConcurrencyLimitExceeded("account", "Too many pending requests, please retry later", reason="queue_full")
 
 
-# --- invalidation on model changes (connected in gateway.apps) ------------------------------------------
-def _changed(sender, **kwargs):
-    if kwargs.get("action", "post").startswith("post"):
-        invalidate()
-
-
-def connect_signals():
-    from accounts.models import Account, Proxy
-    from groups.models import Group, GroupAccount
-
-    for model in (Account, Proxy, Group, GroupAccount):
-        post_save.connect(_changed, sender=model, dispatch_uid=f"scheduler-save-{model.__name__}")
-        post_delete.connect(_changed, sender=model, dispatch_uid=f"scheduler-delete-{model.__name__}")
-    m2m_changed.connect(_changed, sender=Group.accounts.through, dispatch_uid="scheduler-group-accounts")
+# --- invalidation (connected in gateway.apps) ---------------------------------------------------------
+def on_scheduling_changed(sender=None, **kwargs):
+    """accounts.signals.scheduling_changed: an account, group or membership changed."""
+    invalidate()

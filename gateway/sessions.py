@@ -10,7 +10,7 @@ account, so the upstream prompt cache keeps hitting.
 import hashlib
 import re
 
-from gateway import jsonutil
+from core import jsonutil
 
 # user_<hex>_account_<uuid or empty>_session_<uuid>
 _LEGACY_USER_ID = re.compile(r"^user_[0-9a-fA-F]+_account_[0-9a-fA-F-]*_session_([0-9a-fA-F-]+)$")

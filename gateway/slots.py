@@ -180,13 +180,13 @@ class RedisLimiter:
     concurrency:account:{id} (sorted sets), concurrency:wait:{user id} and wait:account:{id} (counters)."""
 
     def __init__(self, url: str | None = None):
-        self._url = url  # None = the gateway's shared client (gateway.redis)
+        self._url = url  # None = the gateway's shared client (core.redis)
         self._clients = {}
         self._scripts = {}
 
     def _client(self):
         if self._url is None:
-            from gateway.redis import get_redis
+            from core.redis import get_redis
 
             return get_redis()
         loop = asyncio.get_running_loop()

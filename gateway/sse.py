@@ -8,7 +8,8 @@ import json
 import time
 
 from billing.cost import Usage
-from gateway import cachettl, jsonutil
+from core import jsonutil
+from gateway import cachettl
 from gateway.usage import merge_delta, read_usage
 
 _PARSED = (b"message_start", b"message_delta")

@@ -12,7 +12,8 @@ from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedire
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from gateway import db, relay
+from core import db
+from gateway import relay
 from gateway.auth import authenticate
 from gateway.errors import GatewayError, error_response
 
@@ -29,7 +30,7 @@ def _database_ok() -> bool:
 
 
 async def _redis_ok() -> bool:
-    from gateway.redis import get_redis
+    from core.redis import get_redis
 
     try:
         return bool(await get_redis().ping())

@@ -11,8 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
-from accounts.admin import invalidate_scheduler
-from accounts.admin_display import badge
+from core.display import badge
 from groups.models import Group, GroupAccount, Platform
 
 PLATFORM_COLOURS = {Platform.ANTHROPIC: "warn", Platform.OPENAI: "ok", Platform.GEMINI: "blue"}
@@ -64,13 +63,6 @@ class GroupAdmin(ModelAdmin):
     def id_label(self, obj):
         return f"#{obj.pk}"
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        invalidate_scheduler()
-
-    def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        invalidate_scheduler()
 
 
 @admin.register(GroupAccount)

@@ -3,12 +3,19 @@
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 
-from accounts.services import notify_scheduler
-from apikeys import cache
 from apikeys.services import bindable_groups
-from config.api import MAX_DB_ID, UNSET, AdminView, ApiError, Payload, UserView, get_or_404, iso, ok, page, parse_id
+from core.payload import MAX_DB_ID, UNSET, Payload, get_or_404, iso, parse_id
+from core.rest import ApiError, ok, page
 from groups.models import Group, Platform
+from users.authentication import AdminView, UserView
 
+
+def existing_group_ids(ids: list[int], field: str) -> list[int]:
+    """The ids as given, once every one names a group; else 404 GROUP_NOT_FOUND naming the first unknown."""
+    found = set(Group.objects.filter(pk__in=ids).values_list("pk", flat=True))
+    if missing := [i for i in ids if i not in found]:
+        raise ApiError(404, f"{field}: group {missing[0]} not found", "GROUP_NOT_FOUND")
+    return ids
 
 def present_group(group: Group) -> dict:
     return {
@@ -40,12 +47,6 @@ USER_GROUP_FIELDS = (
     "id", "name", "description", "platform", "rate_multiplier", "is_exclusive", "status", "subscription_type",
     "daily_limit_usd", "weekly_limit_usd", "monthly_limit_usd", "claude_code_only",
 )
-
-
-def invalidate_routing() -> None:
-    """Groups changed: cached key snapshots and the scheduler's view of groups are stale."""
-    cache.invalidate_all()
-    notify_scheduler()
 
 
 def _groups():
@@ -131,7 +132,6 @@ class GroupListView(AdminView):
         group = Group()
         _apply(group, Payload(request.data), creating=True)
         _save(group)
-        invalidate_routing()
         return ok(present_group(_groups().get(pk=group.pk)))
 
 
@@ -150,12 +150,10 @@ class GroupDetailView(AdminView):
         group = get_or_404(Group.objects.all(), pk, "Group", "GROUP_NOT_FOUND")
         _apply(group, Payload(request.data), creating=False)
         _save(group)
-        invalidate_routing()
         return ok(present_group(_groups().get(pk=group.pk)))
 
     def delete(self, request, pk):
         get_or_404(Group.objects.all(), pk, "Group", "GROUP_NOT_FOUND").delete()
-        invalidate_routing()
         return ok({"message": "Group deleted successfully"})
 
 
@@ -186,5 +184,4 @@ class GroupSortOrderView(AdminView):
                 raise ApiError(404, "Group not found", "GROUP_NOT_FOUND")
             if orders:
                 Group.objects.set_sort_orders(orders)
-        invalidate_routing()
         return ok({"message": "Sort order updated successfully"})

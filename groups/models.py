@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from sortedm2m.fields import SortedManyToManyField
 
-from billing.money import MoneyField
+from core.money import MoneyField
 
 
 class Platform(models.TextChoices):

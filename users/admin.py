@@ -13,9 +13,9 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
-from accounts.admin_display import badge, money
 from apikeys import cache
-from billing.money import nanos
+from core.display import badge, money
+from core.money import nanos
 from users.forms import UserChangeForm, UserCreationForm
 from users.models import Subscription, User, UserGroupRate
 

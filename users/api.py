@@ -12,19 +12,11 @@ from rest_framework.permissions import AllowAny
 from rest_framework.throttling import SimpleRateThrottle
 
 from apikeys import cache
-from billing.money import nanos
-from config.api import (
-    UNSET,
-    AdminView,
-    ApiError,
-    Payload,
-    UserView,
-    existing_group_ids,
-    get_or_404,
-    iso,
-    ok,
-    page,
-)
+from core.money import nanos
+from core.payload import UNSET, Payload, get_or_404, iso
+from core.rest import ApiError, ok, page
+from groups.api import existing_group_ids
+from users.authentication import AdminView, UserView
 from users.models import User
 from users.tokens import issue_token
 

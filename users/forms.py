@@ -7,7 +7,7 @@ from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
 from unfold.widgets import UnfoldAdminDecimalFieldWidget
 
-from billing.money import to_decimal
+from core.money import to_decimal
 
 
 class UserCreationForm(UnfoldUserCreationForm):

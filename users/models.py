@@ -5,7 +5,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import MoneyField
+from core.money import MoneyField
 
 
 class UserManager(BaseUserManager):

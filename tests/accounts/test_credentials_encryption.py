@@ -1,8 +1,8 @@
 import pytest
 from django.db import connection
 
-from accounts.fields import decrypt, encrypt
 from accounts.models import Account
+from core.fields import decrypt, encrypt
 
 
 def test_encrypt_round_trip_and_tokens_differ():

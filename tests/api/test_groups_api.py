@@ -121,12 +121,3 @@ def test_duplicate_name_is_409(admin_api, make_group):
     make_group("taken")
     status, body = admin_api.post("/api/v1/admin/groups", {"name": "taken"})
     assert status == 409 and body["reason"] == "GROUP_EXISTS"
-
-
-def test_sort_order_invalidates_the_key_cache(admin_api, abc, monkeypatch):
-    from apikeys import cache
-
-    calls = []
-    monkeypatch.setattr(cache, "invalidate_all", lambda: calls.append("all"))
-    data(admin_api.put("/api/v1/admin/groups/sort-order", {"updates": [{"id": abc[0].pk, "sort_order": 1}]}))
-    assert calls == ["all"]

@@ -5,7 +5,7 @@ import socket
 import pytest
 from django.db import connection
 
-import gateway.redis
+import core.redis
 
 
 def closed_port() -> int:
@@ -17,7 +17,7 @@ def closed_port() -> int:
 @pytest.fixture
 def fresh_redis_clients(monkeypatch):
     """The view's Redis client is cached per event loop; start without one so settings changes apply."""
-    monkeypatch.setattr(gateway.redis, "_clients", {})
+    monkeypatch.setattr(core.redis, "_clients", {})
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 from django.db import close_old_connections
 from django.db.models import F
 
-from billing.money import from_nanos, nanos, to_decimal
+from core.money import from_nanos, nanos, to_decimal
 from users.models import User
 
 

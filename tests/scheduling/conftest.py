@@ -20,7 +20,7 @@ async def orm(fn, *args, **kwargs):
 @pytest.fixture(autouse=True)
 def fresh_scheduling_state(settings):
     """Slots, sticky bindings and snapshots are process-wide: start every test from nothing."""
-    from gateway import redis as gateway_redis
+    from core import redis as core_redis
     from gateway import scheduler, slots
 
     def clear():
@@ -31,7 +31,7 @@ def fresh_scheduling_state(settings):
         scheduler._last_used.clear()
         scheduler._pending_last_used.clear()
         scheduler._snapshots.clear()
-        gateway_redis._clients.clear()  # clients are bound to a test's event loop
+        core_redis._clients.clear()  # clients are bound to a test's event loop
         slots._redis._scripts.clear()
         if os.environ.get("REDIS_URL"):
             import redis

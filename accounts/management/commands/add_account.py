@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Account
 from accounts.services import AccountRuleError, save_account
-from billing.money import to_decimal
+from core.money import to_decimal
 from groups.models import Group, Platform
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.money import to_decimal
+from core.money import to_decimal
 from groups.models import Group, Platform
 
 

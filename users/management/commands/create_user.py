@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from billing.money import to_decimal
+from core.money import to_decimal
 from users.models import User
 
 

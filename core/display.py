@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from billing.money import usd
+from core.money import usd
 
 WARN_AT = 0.8
 
