@@ -281,3 +281,5 @@ class AccountAdmin(ModelAdmin):
         account = get_object_or_404(Account, pk=object_id)
         return confirm_page(self, request, question=question, rows=[(account, account_state(account)[0])],
                             detail_label=_("state"), confirm_label=confirm_label)
+
+from accounts import admin_betapolicy  # noqa: E402,F401  (the Beta Policy page)

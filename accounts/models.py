@@ -320,3 +320,41 @@ class Account(models.Model):
         with transaction.atomic():
             self.set_state(status=self.Status.ACTIVE, error_message="")
             self.clear_rate_limit()
+
+
+class BetaRule(models.Model):
+    """One rule of the Beta Policy (spec S3): what happens to an `anthropic-beta` token on its way to the
+    accounts of a scope. Rules are read in order; the first that names the token decides."""
+
+    class Action(models.TextChoices):
+        PASS = "pass", _("Pass (send it on)")
+        FILTER = "filter", _("Filter (drop the token)")
+        BLOCK = "block", _("Block (refuse the request)")
+
+    class Scope(models.TextChoices):
+        ALL = "all", _("All accounts")
+        OAUTH = "oauth", _("OAuth / setup-token accounts")
+        APIKEY = "apikey", _("API-key accounts (not Bedrock)")
+        BEDROCK = "bedrock", _("Bedrock accounts")
+
+    position = models.PositiveIntegerField(_("order"), default=0)
+    beta_token = models.CharField(_("beta token"), max_length=200, help_text=_("e.g. context-1m-2025-08-07"))
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices, default=Action.FILTER)
+    scope = models.CharField(_("applies to"), max_length=10, choices=Scope.choices, default=Scope.ALL)
+    error_message = models.CharField(
+        _("error message"), max_length=500, blank=True, help_text=_("What a blocked client is told")
+    )
+
+    class Meta:
+        verbose_name = _("beta policy rule")
+        verbose_name_plural = _("beta policy")
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return f"{self.get_action_display()}: {self.beta_token} ({self.get_scope_display()})"
+
+    def applies_to(self, scope: str) -> bool:
+        """Whether the rule covers accounts of `scope` (an upstream's beta scope)."""
+        if self.scope == self.Scope.ALL or self.scope not in self.Scope.values:  # unknown: fail open, as the spec
+            return True
+        return self.scope == scope

@@ -16,9 +16,7 @@ Callers: the periodic task (accounts.tasks), the relay before using an OAuth acc
 
 import contextlib
 import logging
-import threading
 import time
-import uuid
 from datetime import timedelta
 
 import requests
@@ -26,6 +24,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
+
+from core.store import get_store
 
 log = logging.getLogger(__name__)
 
@@ -53,51 +53,12 @@ def needs_refresh(account, within_seconds: float, now=None) -> bool:
 
 
 # --- the one-refresh-per-account lock ------------------------------------------------------------------
-_thread_locks: dict[int, threading.Lock] = {}
-_thread_locks_guard = threading.Lock()
-_sync_redis = None
-_RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
-
-
-def _redis():
-    global _sync_redis
-    if _sync_redis is None:
-        import redis
-
-        _sync_redis = redis.Redis.from_url(settings.REDIS_URL)
-    return _sync_redis
-
-
 @contextlib.contextmanager
 def refresh_lock(account_id: int):
     """Yields True when this caller holds the lock, False when another refresh ran meanwhile and the
-    caller should use what it stored."""
-    if settings.REDIS_URL:
-        key, token = f"oauth:refresh_lock:claude:account:{account_id}", uuid.uuid4().hex
-        client = _redis()
-        deadline = time.monotonic() + LOCK_TTL
-        waited = False
-        while not client.set(key, token, nx=True, ex=LOCK_TTL):
-            waited = True
-            if time.monotonic() > deadline:
-                yield False
-                return
-            time.sleep(0.1)
-        try:
-            yield not waited
-        finally:
-            client.eval(_RELEASE, 1, key, token)
-        return
-    with _thread_locks_guard:
-        lock = _thread_locks.setdefault(account_id, threading.Lock())
-    waited = not lock.acquire(blocking=False)
-    if waited and not lock.acquire(timeout=LOCK_TTL):
-        yield False
-        return
-    try:
-        yield not waited
-    finally:
-        lock.release()
+    caller should use what it stored (the shared store's lock: across processes in production)."""
+    with get_store().lock(f"oauth:refresh_lock:claude:account:{account_id}", LOCK_TTL) as held:
+        yield held
 
 
 # --- the token call --------------------------------------------------------------------------------------

@@ -6,9 +6,11 @@ INTERFACE: every code path that changes an API key, its user or its group calls 
 
 Two tiers hold a `KeySnapshot` (plain values, never live model instances) per SHA-256 of a key:
 - L1: a dict in this process, `AUTH_CACHE_LOCAL_TTL` seconds (15 s);
-- L2: Redis `apikey:auth:{hash}` (production only), `AUTH_CACHE_TTL` seconds ±10 %, 30 s for unknown keys.
-An invalidation drops the entry from this process, from Redis, and from every other process's L1
-through the pub/sub channel `auth:cache:invalidate`, so an edit is seen by the next request anywhere.
+- L2: `apikey:auth:{hash}` in the shared store (core.store; production only, Redis), `AUTH_CACHE_TTL`
+  seconds ±10 %, 30 s for unknown keys.
+An invalidation drops the entry from this process, from the shared store, and from every other
+process's L1 through the store's channel `auth:cache:invalidate`, so an edit is seen by the next request
+anywhere.
 """
 
 import asyncio
@@ -23,10 +25,11 @@ from decimal import Decimal
 from django.conf import settings
 
 from core import db
+from core.store import get_store
 
 log = logging.getLogger(__name__)
 
-REDIS_PREFIX = "apikey:auth:"
+SHARED_PREFIX = "apikey:auth:"
 CHANNEL = "auth:cache:invalidate"
 NEGATIVE_TTL = 30
 _MISSING = object()
@@ -108,7 +111,6 @@ def load_snapshot(key_hash: str) -> KeySnapshot | None:
 
 # --- L1 ------------------------------------------------------------------------------------------
 _local: dict[str, tuple[float, KeySnapshot | None]] = {}
-_listeners: dict[int, asyncio.Task] = {}
 
 
 def _local_get(key_hash: str):
@@ -154,23 +156,18 @@ async def lookup(key_hash: str) -> KeySnapshot | None:
 
 
 async def _load(key_hash: str) -> KeySnapshot | None:
-    if settings.REDIS_URL:
-        return await _lookup_through_redis(key_hash)
-    snapshot = await db.run(load_snapshot, key_hash)
-    _local_put(key_hash, snapshot)
-    return snapshot
-
-
-async def _lookup_through_redis(key_hash: str) -> KeySnapshot | None:
-    from core.redis import get_redis
-
-    _ensure_listener()
-    redis = get_redis()
+    """The store's tier (shared by every process in production), else the database."""
+    store = get_store()
+    store.listen(CHANNEL, _drop_local)
+    if not store.shared:  # one process: this process's L1 is all the caching there is
+        snapshot = await db.run(load_snapshot, key_hash)
+        _local_put(key_hash, snapshot)
+        return snapshot
     try:
-        raw = await redis.get(REDIS_PREFIX + key_hash)
+        raw = await store.get(SHARED_PREFIX + key_hash)
     except Exception:
-        # Redis down: the database still answers (slower, and this process does not cache meanwhile).
-        log.warning("auth cache: Redis unavailable, reading the key from the database", exc_info=True)
+        # The store (Redis) is down: the database still answers (slower, and nothing is cached meanwhile).
+        log.warning("auth cache: the shared store is unavailable, reading the key from the database", exc_info=True)
         return await db.run(load_snapshot, key_hash)
     if raw is not None:
         snapshot = None if raw == b"null" else KeySnapshot.from_json(raw)
@@ -178,41 +175,15 @@ async def _lookup_through_redis(key_hash: str) -> KeySnapshot | None:
         snapshot = await db.run(load_snapshot, key_hash)
         ttl = NEGATIVE_TTL if snapshot is None else int(settings.AUTH_CACHE_TTL * random.uniform(0.9, 1.1))
         try:
-            await redis.set(REDIS_PREFIX + key_hash, "null" if snapshot is None else snapshot.to_json(), ex=ttl)
+            await store.set(SHARED_PREFIX + key_hash, "null" if snapshot is None else snapshot.to_json(), ttl)
         except Exception:
-            log.warning("auth cache: could not store the key in Redis", exc_info=True)
+            log.warning("auth cache: could not store the key in the shared store", exc_info=True)
     _local_put(key_hash, snapshot)
     return snapshot
 
 
-def _ensure_listener():
-    """One pub/sub subscriber per event loop drops L1 entries other processes invalidated."""
-    loop = asyncio.get_running_loop()
-    task = _listeners.get(id(loop))
-    if task is None or task.done():
-        _listeners[id(loop)] = loop.create_task(_listen())
-
-
-async def _listen():
-    from core.redis import get_redis
-
-    while True:
-        try:
-            pubsub = get_redis().pubsub()
-            await pubsub.subscribe(CHANNEL)
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                _drop_local(message["data"].decode())
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.warning("auth cache invalidation listener failed; retrying", exc_info=True)
-            _local.clear()
-            await asyncio.sleep(1)
-
-
 def _drop_local(key_hash: str):
+    """An invalidation message: "*" (everything may have changed) or one key hash."""
     if key_hash == "*":
         _local.clear()
     else:
@@ -220,33 +191,16 @@ def _drop_local(key_hash: str):
 
 
 # --- invalidation (sync, called after commit) ----------------------------------------------------
-_sync_redis = None
-
-
-def _redis():
-    global _sync_redis
-    if not settings.REDIS_URL:
-        return None
-    if _sync_redis is None:
-        import redis
-
-        _sync_redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return _sync_redis
-
-
 def _broadcast(key_hashes: list[str]):
-    client = _redis()
-    if client is None or not key_hashes:
+    if not key_hashes:
         return
+    store = get_store()
     try:
-        pipe = client.pipeline(transaction=False)
+        store.delete_now([SHARED_PREFIX + h for h in key_hashes if h != "*"])
         for key_hash in key_hashes:
-            if key_hash != "*":
-                pipe.delete(REDIS_PREFIX + key_hash)
-            pipe.publish(CHANNEL, key_hash)
-        pipe.execute()
+            store.publish(CHANNEL, key_hash)
     except Exception:
-        log.exception("auth cache invalidation through Redis failed")
+        log.exception("auth cache invalidation through the shared store failed")
 
 
 def invalidate_key(key_hash: str) -> None:
@@ -268,13 +222,9 @@ def invalidate_user(user_id: int) -> None:
 def invalidate_all() -> None:
     """A group changed: every cached key (groups are few and change rarely)."""
     _local.clear()
-    client = _redis()
-    if client is None:
-        return
+    store = get_store()
     try:
-        keys = list(client.scan_iter(match=REDIS_PREFIX + "*", count=1000))
-        for start in range(0, len(keys), 500):
-            client.delete(*keys[start:start + 500])
-        client.publish(CHANNEL, "*")
+        store.delete_prefix(SHARED_PREFIX)
+        store.publish(CHANNEL, "*")
     except Exception:
-        log.exception("auth cache invalidation through Redis failed")
+        log.exception("auth cache invalidation through the shared store failed")

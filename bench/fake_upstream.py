@@ -5,17 +5,22 @@ generator: answers are encoded once and only the ids are substituted per request
 answers a fixed message with usage, or, with `"stream": true`, an SSE stream of `events` events
 (message_start, content_block_start, deltas, content_block_stop, message_delta, message_stop),
 `delay_ms` apart. The knobs are set between scenarios through `POST /_bench/config`; `GET /_bench/stats`
-counts the requests per `x-api-key` (so the bench can tell direct calls from relayed ones) and the peak
-number of streams open at once since the last config change.
+counts the requests per key (`x-api-key` or a Bearer token, so the bench can tell direct calls from
+relayed ones) and the peak number of streams open at once since the last config change. Bedrock's
+`POST /model/{id}/invoke` and `/invoke-with-response-stream` answer the same message and events, the
+stream in AWS event-stream frames.
 
     python -m bench.fake_upstream --port 0     # prints "READY <port>" once listening
 """
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
 import itertools
 import json
+import struct
 import sys
 from collections import Counter
 
@@ -64,6 +69,26 @@ def stream_events(events: int) -> list[bytes]:
     return out
 
 
+def event_stream_frame(event_sse: bytes) -> bytes:
+    """The AWS event-stream frame carrying one Anthropic event (as Bedrock sends it)."""
+    data = event_sse.split(b"data: ", 1)[1].strip()
+    payload = json.dumps({"bytes": base64.b64encode(data).decode()}).encode()
+    headers = b"".join(
+        struct.pack("!B", len(name)) + name + b"\x07" + struct.pack("!H", len(value)) + value
+        for name, value in ((b":event-type", b"chunk"), (b":content-type", b"application/json"),
+                            (b":message-type", b"event"))
+    )
+    prelude = struct.pack("!II", 12 + len(headers) + len(payload) + 4, len(headers))
+    prelude += struct.pack("!I", binascii.crc32(prelude))
+    message = prelude + headers + payload
+    return message + struct.pack("!I", binascii.crc32(message))
+
+
+def _caller(request: web.Request) -> str:
+    auth = request.headers.get("authorization", "")
+    return auth[7:] if auth.startswith("Bearer ") else request.headers.get("x-api-key", "")
+
+
 class Fake:
     def __init__(self):
         self.requests = Counter()
@@ -74,10 +99,11 @@ class Fake:
     def configure(self, events: int, delay_ms: float):
         self.events, self.delay = events, delay_ms / 1000
         self.stream_body = stream_events(events)
+        self.bedrock_frames = [event_stream_frame(e.replace(b"__ID__", b"bedrock")) for e in self.stream_body]
         self.peak_streams = self.open_streams
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        self.requests[request.headers.get("x-api-key", "")] += 1
+        self.requests[_caller(request)] += 1
         body = json.loads(await request.read())
         n = next(_ids)
         ident = f"bench{n:09d}".encode()
@@ -102,6 +128,27 @@ class Fake:
             self.open_streams -= 1
         return resp
 
+    async def bedrock(self, request: web.Request) -> web.StreamResponse:
+        self.requests[_caller(request)] += 1
+        await request.read()
+        headers = {"x-amzn-requestid": f"bench{next(_ids):09d}"}
+        if request.match_info["action"] == "invoke":
+            return web.Response(body=self.json_body.replace(b"__ID__", b"bedrock"), headers=headers,
+                                content_type="application/json")
+        resp = web.StreamResponse(headers={**headers, "Content-Type": "application/vnd.amazon.eventstream"})
+        await resp.prepare(request)
+        self.open_streams += 1
+        self.peak_streams = max(self.peak_streams, self.open_streams)
+        try:
+            for index, frame in enumerate(self.bedrock_frames):
+                if self.delay and index:
+                    await asyncio.sleep(self.delay)
+                await resp.write(frame)
+            await resp.write_eof()
+        finally:
+            self.open_streams -= 1
+        return resp
+
     async def set_config(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.configure(int(body.get("events", 20)), float(body.get("delay_ms", 0)))
@@ -115,6 +162,7 @@ def make_app() -> web.Application:
     fake = Fake()
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/messages", fake.messages)
+    app.router.add_post("/model/{model}/{action:invoke|invoke-with-response-stream}", fake.bedrock)
     app.router.add_post("/_bench/config", fake.set_config)
     app.router.add_get("/_bench/stats", fake.stats)
     return app

@@ -5,23 +5,13 @@ a run that "succeeds" quickly because the gateway answered errors counts them as
 """
 
 import asyncio
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.fake_upstream import FRAME_EVENTS, MODEL
-
-PROMPT = "Say hello to the benchmark. " * 8
-
-
-def request_body(stream: bool) -> bytes:
-    return json.dumps({
-        "model": MODEL, "max_tokens": 256, "stream": stream,
-        "messages": [{"role": "user", "content": PROMPT}],
-    }).encode()
+from bench.fake_upstream import FRAME_EVENTS
 
 
 @dataclass
@@ -59,13 +49,13 @@ class Result:
 
 
 async def _one(session: aiohttp.ClientSession, url: str, headers: dict, body: bytes, stream: bool,
-               events: int, result: Result):
+               events: int, complete, result: Result):
     started = time.perf_counter()
     try:
         async with session.post(url, data=body, headers=headers) as resp:
             if not stream:
                 data = await resp.read()
-                if resp.status != 200 or b'"usage"' not in data:
+                if resp.status != 200 or (why := complete(data, False, 0)):
                     return result.fail(f"HTTP {resp.status}: {data[:200]!r}")
                 result.latencies.append(time.perf_counter() - started)
                 return
@@ -77,26 +67,24 @@ async def _one(session: aiohttp.ClientSession, url: str, headers: dict, body: by
             data = b"".join(chunks)
             if resp.status != 200:
                 return result.fail(f"HTTP {resp.status}: {data[:200]!r}")
-            deltas = data.count(b"event: content_block_delta")
-            if b"event: message_stop" not in data or deltas != max(events - FRAME_EVENTS, 1):
-                return result.fail(f"incomplete stream ({deltas} deltas): {data[-200:]!r}")
+            if why := complete(data, True, max(events - FRAME_EVENTS, 1)):
+                return result.fail(f"{why}: {data[-200:]!r}")
             result.latencies.append(time.perf_counter() - started)
             result.ttfbs.append(ttfb)
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         result.fail(f"{type(exc).__name__}: {exc}")
 
 
-async def run_load(url: str, key: str, *, requests: int, concurrency: int, stream: bool, events: int = 20,
-                   timeout: float = 120.0) -> Result:
-    """`requests` POSTs to `url`, `concurrency` at a time; all connections opened up front are reused."""
-    headers = {"x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"}
-    body = request_body(stream)
+async def run_load(url: str, headers: dict, *, body: bytes, complete, requests: int, concurrency: int, stream: bool,
+                   events: int = 20, timeout: float = 120.0) -> Result:
+    """`requests` POSTs to `url`, `concurrency` at a time; all connections opened up front are reused.
+    `complete(data, stream, deltas)` says why an answer is not complete ('' when it is)."""
     result = Result(requests=requests)
     remaining = iter(range(requests))
 
     async def worker(session):
         for _ in remaining:
-            await _one(session, url, headers, body, stream, events, result)
+            await _one(session, url, headers, body, stream, events, complete, result)
 
     connector = aiohttp.TCPConnector(limit=0, force_close=False, enable_cleanup_closed=False)
     client_timeout = aiohttp.ClientTimeout(total=timeout)

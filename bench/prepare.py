@@ -48,10 +48,11 @@ def services_reachable() -> tuple[bool, str]:
     return True, ""
 
 
-def environment(mode: str, data_dir: Path) -> dict:
+def environment(mode: str, data_dir: Path, fake_url: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in DROPPED_ENV}
     env["DATA_DIR"] = str(data_dir)
     env["PYTHONUNBUFFERED"] = "1"
+    env["BEDROCK_ENDPOINT"] = fake_url
     if mode == "production":
         env["DATABASE_URL"], env["REDIS_URL"] = DATABASE_URL, REDIS_URL
     return env
@@ -82,14 +83,26 @@ def reset_database(mode: str, data_dir: Path):
         shutil.rmtree(data_dir / "static", ignore_errors=True)
 
 
-def seed(env: dict, base_url: str) -> str:
-    """Create the bench's user, group, account and key; returns the key's secret."""
+# Per provider: the account the gateway relays to (on the fake upstream), in a group of its own.
+ACCOUNTS = {
+    "anthropic": ("anthropic", ["--type", "apikey"]),
+    "bedrock": ("anthropic", ["--type", "bedrock", "--auth-mode", "apikey", "--aws-region", "us-east-1"]),
+}
+
+
+def seed(env: dict, base_url: str) -> dict[str, str]:
+    """Create the bench's user and, per provider, a group, an account and a key; returns the keys."""
     manage("create_user", EMAIL, "--password", "bench-password-1", "--balance", "1000000",
            "--concurrency", str(BIG_LIMIT), env=env)
-    manage("create_group", GROUP, "--platform", "anthropic", env=env)
-    manage("add_account", "bench-fake", "--platform", "anthropic", "--type", "apikey", "--base-url", base_url,
-           "--api-key", "-", "--group", GROUP, "--concurrency", str(BIG_LIMIT), env=env, stdin=UPSTREAM_KEY)
-    return manage("create_api_key", "--user", EMAIL, "--group", GROUP, "--name", "bench", env=env).strip()
+    keys = {}
+    for provider, (platform, account_args) in ACCOUNTS.items():
+        group = GROUP if provider == "anthropic" else f"{GROUP}-{provider}"
+        manage("create_group", group, "--platform", platform, env=env)
+        manage("add_account", f"bench-{provider}", "--platform", platform, *account_args, "--base-url", base_url,
+               "--api-key", "-", "--group", group, "--concurrency", str(BIG_LIMIT), env=env, stdin=UPSTREAM_KEY)
+        keys[provider] = manage("create_api_key", "--user", EMAIL, "--group", group, "--name", provider,
+                                env=env).strip()
+    return keys
 
 
 def usage_log_count(mode: str, data_dir: Path) -> int:

@@ -3,6 +3,7 @@
 from django.urls import path, re_path
 
 from accounts import api as accounts
+from accounts import settings_api
 from apikeys import api as apikeys
 from core.rest import ApiError
 from groups import api as groups
@@ -43,6 +44,8 @@ urlpatterns = [
     path(
         "admin/accounts/<str:pk>/clear-rate-limit", accounts.AccountActionView.as_view(action="clear_rate_limit")
     ),
+    # admin: settings
+    path("admin/settings/beta-policy", settings_api.BetaPolicyView.as_view()),
     # admin: users
     path("admin/users", users.AdminUserListView.as_view()),
     path("admin/users/<str:pk>", users.AdminUserDetailView.as_view()),

@@ -106,7 +106,7 @@ async def _lifespan(receive, send):
         if message["type"] == "lifespan.startup":
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            from gateway.upstream import close_sessions
+            from gateway.http import close_sessions
 
             await close_sessions()
             await send({"type": "lifespan.shutdown.complete"})

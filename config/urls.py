@@ -5,7 +5,7 @@ from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView
 
 from core import rest
-from gateway import errors
+from gateway import dialects
 from gateway import urls as gateway_urls
 from gateway.views import healthz
 
@@ -24,7 +24,7 @@ def not_found(request, exception):
     Claude Code, the REST envelope for API scripts, Django's page for a browser."""
     path_info = request.path_info
     if path_info.startswith(gateway_urls.PREFIXES):
-        return errors.not_found(path_info)
+        return dialects.not_found(path_info)
     if path_info.startswith("/api/"):
         return JsonResponse(rest.error_body(404, "Not found"), status=404)
     return page_not_found(request, exception)

@@ -1,18 +1,12 @@
 """Per-account cache-TTL override (spec S5): reclassify every prompt-cache write as one TTL tier.
 
-Only Anthropic OAuth / setup-token accounts with `cache_ttl_override` set are affected; any value other
-than "1h" means "5m". The sum of the two nested counts moves into the target field and the other field
-becomes 0; the aggregate `cache_creation_input_tokens` never changes.
+Only accounts whose upstream adapter names a target are affected (Claude OAuth / setup-token accounts
+with `cache_ttl_override` set; any value other than "1h" means "5m"). The sum of the two nested counts
+moves into the target field and the other field becomes 0; the aggregate `cache_creation_input_tokens`
+never changes.
 """
 
 FIVE_M, ONE_H = "ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens"
-
-
-def target_for(account) -> str | None:
-    """"5m", "1h" or None (no override for this account)."""
-    if not account.cache_ttl_override or account.platform != "anthropic" or not account.is_oauth:
-        return None
-    return "1h" if account.cache_ttl_override == "1h" else "5m"
 
 
 def as_int(value) -> int:

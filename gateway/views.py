@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from core import db
-from gateway import relay
+from gateway import dialects, pipeline
 from gateway.auth import authenticate
-from gateway.errors import GatewayError, error_response
+from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
 
@@ -47,61 +47,40 @@ async def healthz(request):
     return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
 
 
-def gateway_view(*methods):
-    """An Anthropic-protocol view: method check, GatewayError → its response, anything unexpected → a
+def gateway_view(dialect, *methods):
+    """A gateway view in `dialect`: method check, GatewayError → its response, anything unexpected → a
     logged 500 in the same shape (never Django's HTML error page)."""
 
     def wrap(view):
         @functools.wraps(view)
-        async def inner(request):
+        async def inner(request, **kwargs):
             if request.method not in methods:
-                return error_response(405, f"Method {request.method} not allowed", error_type="invalid_request_error")
+                return dialect.error_response(405, f"Method {request.method} not allowed",
+                                              error_type="invalid_request_error")
             try:
-                return await view(request)
+                return await view(request, **kwargs)
             except GatewayError as exc:
-                return exc.response()
+                return exc.response(dialect)
             except Exception:
                 log.exception("gateway request %s %s failed", request.method, request.path)
-                return error_response(500, "Internal error", code="INTERNAL_ERROR", error_type="api_error")
+                return dialect.error_response(500, "Internal error", code="INTERNAL_ERROR", error_type="api_error")
 
         return inner
 
     return wrap
 
 
-def _require_anthropic_group(ctx, path: str):
-    platform = ctx.key.group_platform
-    if platform not in (None, "anthropic"):
-        raise GatewayError(404, f"{path} is not available for {platform} groups", error_type="not_found_error")
-
-
-@gateway_view("POST")
+@gateway_view(dialects.ANTHROPIC, "POST")
 async def messages(request):
-    ctx = await authenticate(request)
-    _require_anthropic_group(ctx, "/v1/messages")
-    inbound = relay.read_inbound(request, "/v1/messages")
-    return await relay.relay_messages(request, ctx, inbound)
+    return await pipeline.serve(request, dialects.ANTHROPIC, "messages")
 
 
-@gateway_view("POST")
+@gateway_view(dialects.ANTHROPIC, "POST")
 async def count_tokens(request):
-    ctx = await authenticate(request)
-    _require_anthropic_group(ctx, "/v1/messages/count_tokens")
-    inbound = relay.read_inbound(request, "/v1/messages/count_tokens")
-    return await relay.relay_count_tokens(request, ctx, inbound)
+    return await pipeline.serve(request, dialects.ANTHROPIC, "count_tokens", billed=False)
 
 
 # --- /v1/models ------------------------------------------------------------------------------------
-DEFAULT_MODELS = (
-    ("claude-opus-4-5-20251101", "Claude Opus 4.5", "2025-11-01T00:00:00Z"),
-    ("claude-sonnet-4-5-20250929", "Claude Sonnet 4.5", "2025-09-29T00:00:00Z"),
-    ("claude-haiku-4-5-20251001", "Claude Haiku 4.5", "2025-10-01T00:00:00Z"),
-    ("claude-opus-4-1-20250805", "Claude Opus 4.1", "2025-08-05T00:00:00Z"),
-    ("claude-opus-4-20250514", "Claude Opus 4", "2025-05-14T00:00:00Z"),
-    ("claude-sonnet-4-20250514", "Claude Sonnet 4", "2025-05-14T00:00:00Z"),
-    ("claude-3-7-sonnet-20250219", "Claude Sonnet 3.7", "2025-02-19T00:00:00Z"),
-    ("claude-3-5-haiku-20241022", "Claude Haiku 3.5", "2024-10-22T00:00:00Z"),
-)
 MODELS_CACHE_SECONDS = 15.0
 _models_cache: dict[tuple, tuple[float, list]] = {}
 
@@ -118,7 +97,7 @@ def _mapped_models(group_id, platform: str) -> list[str]:
     return list(names)
 
 
-@gateway_view("GET")
+@gateway_view(dialects.ANTHROPIC, "GET")
 async def models(request):
     ctx = await authenticate(request, skip_billing=True)
     cache_key = (ctx.key.group_id, ctx.key.group_platform or "anthropic")
@@ -126,15 +105,7 @@ async def models(request):
     if cached is None or cached[0] < time.monotonic():
         names = await db.run(_mapped_models, *cache_key)
         cached = _models_cache[cache_key] = (time.monotonic() + MODELS_CACHE_SECONDS, names)
-    names = cached[1]
-    if names:
-        data = [{"type": "model", "id": n, "display_name": n, "created_at": "2024-01-01T00:00:00Z"} for n in names]
-    else:
-        data = [{"type": "model", "id": i, "display_name": d, "created_at": c} for i, d, c in DEFAULT_MODELS]
-    return JsonResponse({
-        "data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    })
+    return dialects.ANTHROPIC.models(cached[1])
 
 
 # --- /v1/usage -------------------------------------------------------------------------------------
@@ -185,7 +156,7 @@ def _usage_report(key_id: int) -> dict:
     return report
 
 
-@gateway_view("GET")
+@gateway_view(dialects.ANTHROPIC, "GET")
 async def usage(request):
     ctx = await authenticate(request, skip_billing=True)
     return JsonResponse(await db.run(_usage_report, ctx.key.key_id), json_dumps_params={"ensure_ascii": False})

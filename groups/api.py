@@ -3,6 +3,7 @@
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 
+from accounts.signals import send_scheduling_changed
 from apikeys.services import bindable_groups
 from core.payload import MAX_DB_ID, UNSET, Payload, get_or_404, iso, parse_id
 from core.rest import ApiError, ok, page
@@ -184,4 +185,5 @@ class GroupSortOrderView(AdminView):
                 raise ApiError(404, "Group not found", "GROUP_NOT_FOUND")
             if orders:
                 Group.objects.set_sort_orders(orders)
+                send_scheduling_changed(Group)  # an update() sends no save signal (spec invariant 7)
         return ok({"message": "Sort order updated successfully"})

@@ -63,6 +63,24 @@ def anthropic_fake(_anthropic_fake_server):
 
 
 @pytest.fixture(scope="session")
+def _bedrock_fake_server():
+    from tests.fakes.bedrock import BedrockFake
+
+    fake = BedrockFake().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def bedrock_fake(_bedrock_fake_server, settings):
+    """The fake Bedrock runtime as every account's BEDROCK_ENDPOINT, with nothing queued or recorded."""
+    settings.BEDROCK_ENDPOINT = _bedrock_fake_server.url
+    _bedrock_fake_server.reset()
+    yield _bedrock_fake_server
+    _bedrock_fake_server.reset()
+
+
+@pytest.fixture(scope="session")
 def gateway_server(django_db_setup, django_db_blocker):
     """subrelay served by uvicorn in a thread of this process (same test database)."""
     from tests.live import LiveServer
@@ -87,11 +105,14 @@ def gateway_url(gateway_server):
 
 @pytest.fixture(autouse=True)
 def _forget_admin_prices():
-    """The admin price table is cached per process; a flushed test database must not leave it stale."""
+    """The admin price table and the beta policy are cached per process; a flushed test database must not
+    leave them stale."""
     yield
     from billing.prices import forget_admin_prices
+    from gateway import betapolicy
 
     forget_admin_prices()
+    betapolicy.forget()
 
 
 # --- object factories shared by the admin and API tests ------------------------------------------

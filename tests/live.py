@@ -101,13 +101,14 @@ def slot_count(key: str) -> int:
     """Slots held right now for "user:{id}" / "account:{id}" in the live server's limiter."""
     from django.conf import settings
 
-    from gateway import slots
+    from core.store import get_store
+    from core.store.redis import slot_key
 
     if settings.REDIS_URL:
         import redis
 
-        return redis.Redis.from_url(settings.REDIS_URL).zcard(slots.RedisLimiter.slot_key(key))
-    return len(slots._in_process._holders.get(key, ()))
+        return redis.Redis.from_url(settings.REDIS_URL).zcard(slot_key(key))
+    return len(get_store()._holders.get(key, ()))
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):

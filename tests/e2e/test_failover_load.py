@@ -95,10 +95,11 @@ def test_slots_all_return_after_a_storm(anthropic_fake, gateway_url, caplog):
 def waiting(key: str) -> int:
     from django.conf import settings
 
-    from gateway import slots
+    from core.store import get_store
+    from core.store.redis import wait_key
 
     if settings.REDIS_URL:
         import redis
 
-        return int(redis.Redis.from_url(settings.REDIS_URL).get(slots.RedisLimiter.wait_key(key)) or 0)
-    return slots._in_process._waiting.get(key, 0)
+        return int(redis.Redis.from_url(settings.REDIS_URL).get(wait_key(key)) or 0)
+    return get_store()._waiting.get(key, 0)

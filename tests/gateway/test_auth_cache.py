@@ -55,7 +55,7 @@ def test_invalidation_from_another_process_reaches_this_one(anthropic_fake, gate
     assert setup.key.key_hash in cache._local
     ApiKey.objects.filter(pk=setup.key.pk).update(status=ApiKey.Status.INACTIVE)  # no signal
     other = redis.Redis.from_url(os.environ["REDIS_URL"])
-    other.delete(cache.REDIS_PREFIX + setup.key.key_hash)
+    other.delete(cache.SHARED_PREFIX + setup.key.key_hash)
     other.publish(cache.CHANNEL, setup.key.key_hash)
     assert wait_until(lambda: setup.key.key_hash not in cache._local)
     assert httpx.post(gateway_url + "/v1/messages", json=BODY, headers=headers).status_code == 401

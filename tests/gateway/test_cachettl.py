@@ -1,4 +1,5 @@
-"""Cache-TTL override rules (gateway/cachettl.py, spec S5) on plain data."""
+"""Cache-TTL override rules (gateway/cachettl.py, spec S5) on plain data; which accounts have one is their
+upstream adapter's to say."""
 
 from types import SimpleNamespace
 
@@ -6,10 +7,11 @@ import pytest
 
 from billing.cost import Usage
 from gateway import cachettl
+from gateway.upstreams import for_account
 
 
 def account(type_="oauth", override="1h", platform="anthropic"):
-    return SimpleNamespace(type=type_, cache_ttl_override=override, platform=platform,
+    return SimpleNamespace(type=type_, cache_ttl_override=override, platform=platform, bedrock_auth_mode="sigv4",
                            is_oauth=type_ in ("oauth", "setup-token"))
 
 
@@ -20,11 +22,15 @@ def account(type_="oauth", override="1h", platform="anthropic"):
     ("oauth", "2h", "5m"),  # S5 acceptance 8: unknown target behaves as 5m
 ])
 def test_target_for(type_, override, expected):
-    assert cachettl.target_for(account(type_, override)) == expected
+    acct = account(type_, override)
+    upstream = for_account(acct)
+    assert (upstream.cache_ttl_target(acct) if upstream else None) == expected
 
 
 def test_other_platform_never_overrides():
-    assert cachettl.target_for(account(platform="openai")) is None
+    acct = account(platform="openai")
+    upstream = for_account(acct)
+    assert upstream is None or upstream.cache_ttl_target(acct) is None
 
 
 def test_nested_split_moves_into_target_s5_1():

@@ -1,8 +1,9 @@
-"""SSE relaying (gateway/sse.py): untouched events pass byte for byte, usage is read, rules rewrite."""
+"""Anthropic SSE relaying (gateway/dialects/anthropic.py): untouched events pass byte for byte, usage is read,
+rules rewrite."""
 
 import json
 
-from gateway.sse import StreamProcessor
+from gateway.dialects.anthropic import MessagesStream as StreamProcessor
 from tests.fakes.anthropic import encode_event, stream_events, usage
 
 

@@ -21,18 +21,16 @@ async def orm(fn, *args, **kwargs):
 def fresh_scheduling_state(settings):
     """Slots, sticky bindings and snapshots are process-wide: start every test from nothing."""
     from core import redis as core_redis
-    from gateway import scheduler, slots
+    from core import store
+    from gateway import slots
+    from gateway.scheduler import lastused, snapshot
 
     def clear():
-        slots._in_process._holders.clear()
-        slots._in_process._waiting.clear()
+        store._stores.clear()  # a fresh store per test (memory), new Redis script handles (Redis)
         slots._held.clear()
-        scheduler._sticky_local.clear()
-        scheduler._last_used.clear()
-        scheduler._pending_last_used.clear()
-        scheduler._snapshots.clear()
+        lastused.forget()
+        snapshot._snapshots.clear()
         core_redis._clients.clear()  # clients are bound to a test's event loop
-        slots._redis._scripts.clear()
         if os.environ.get("REDIS_URL"):
             import redis
 

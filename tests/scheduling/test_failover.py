@@ -7,8 +7,10 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
-from gateway.failover import anthropic_reset, handle_upstream_error, parse_reset, pool_retries_exhausted
+from gateway.failover import handle_upstream_error, pool_retries_exhausted
 from gateway.scheduler import SelectionRequest, select_account
+from gateway.upstreams.anthropic import anthropic_reset
+from gateway.upstreams.base import parse_reset
 from tests.scheduling.conftest import orm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +64,7 @@ async def test_anthropic_429_without_reset_is_not_marked_but_switches(make_accou
 
 async def test_other_platforms_429_default_to_a_short_limit(make_account):
     account = await make_account(platform="openai")
-    decision = await handle_upstream_error(account, 429, {"x-codex-primary-reset-after-seconds": "120"}, BODY)
+    decision = await handle_upstream_error(account, 429, {"retry-after": "120"}, BODY)
     assert decision.switch_account
     stored = await fresh(account)
     assert timedelta(seconds=100) < stored.rate_limit_reset_at - timezone.now() <= timedelta(seconds=120)

@@ -175,6 +175,7 @@ async def test_the_scheduler_hands_out_oauth_accounts_with_a_fresh_token(fake_oa
 
 @pytest.mark.django_db(transaction=True)
 async def test_an_oauth_account_whose_refresh_fails_is_skipped(fake_oauth, make_group, make_account):
+    from core.store import get_store
     from gateway import slots
     from gateway.scheduler import SelectionRequest, select_account
 
@@ -188,4 +189,4 @@ async def test_an_oauth_account_whose_refresh_fails_is_skipped(fake_oauth, make_
     assert lease.account.pk == spare.pk
     await lease.release()
     assert (await orm(Account.objects.get, pk=broken.pk)).status == Account.Status.ERROR
-    assert await slots.get_limiter().count(slots.account_key(broken.pk)) == 0
+    assert await get_store().count(slots.account_key(broken.pk)) == 0

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Account
+from core.store import get_store
 from gateway import scheduler, slots
-from gateway.scheduler import NoAccountAvailable, SelectionRequest, select_account
+from gateway.scheduler import NoAccountAvailable, SelectionRequest, lastused, select_account, snapshot
 from gateway.slots import ConcurrencyLimitExceeded
 from tests.scheduling.conftest import orm
 
@@ -43,7 +44,7 @@ async def test_lower_load_wins_within_a_priority(make_group, make_account):
     group = await make_group()
     busy = await make_account(group, concurrency=2)
     idle = await make_account(group, concurrency=2)
-    await slots.get_limiter().acquire(slots.account_key(busy.pk), 2, "someone-else")
+    await get_store().acquire(slots.account_key(busy.pk), 2, "someone-else")
     assert await pick(group) == idle.pk
 
 
@@ -51,7 +52,7 @@ async def test_load_counts_relative_to_the_load_factor(make_group, make_account)
     group = await make_group()
     big = await make_account(group, concurrency=10, load_factor=10)
     small = await make_account(group, concurrency=2)
-    limiter = slots.get_limiter()
+    limiter = get_store()
     await limiter.acquire(slots.account_key(big.pk), 10, "a")
     await limiter.acquire(slots.account_key(small.pk), 2, "b")
     assert await pick(group) == big.pk  # 10 % busy beats 50 % busy
@@ -80,7 +81,7 @@ async def test_drag_order_breaks_ties_and_a_reorder_is_seen(make_group, make_acc
     lease = await select_account(request(group))
     assert lease.account.pk == first.pk
     await lease.release()
-    scheduler._last_used.clear()
+    lastused.forget()
     await orm(lambda: Account.objects.update(last_used_at=None))
     await orm(lambda: GroupAccount.objects.filter(group=group, account=second).update(sort_value=-1))
     await orm(lambda: GroupAccount.objects.get(group=group, account=first).save())  # an admin save
@@ -139,7 +140,7 @@ async def test_sticky_session_keeps_its_account(make_group, make_account):
     first = await pick(group, session="conversation-1")
     for _ in range(4):  # LRU alone would alternate
         assert await pick(group, session="conversation-1") == first
-    assert await scheduler.sticky_account_id(group.pk, "conversation-1") == first
+    assert await scheduler.bound_account(group.pk, "conversation-1") == first
 
 
 async def test_sticky_binding_is_replaced_when_its_account_becomes_unusable(make_group, make_account):
@@ -150,7 +151,7 @@ async def test_sticky_binding_is_replaced_when_its_account_becomes_unusable(make
     await orm(lambda: Account.objects.get(pk=bound).mark_rate_limited(timezone.now() + timedelta(hours=1)))
     replacement = await pick(group, session="s")
     assert replacement != bound
-    assert await scheduler.sticky_account_id(group.pk, "s") == replacement
+    assert await scheduler.bound_account(group.pk, "s") == replacement
     assert await pick(group, session="s") == replacement
 
 
@@ -174,9 +175,9 @@ async def test_all_busy_waits_then_raises_concurrency_error(make_group, make_acc
     with pytest.raises(ConcurrencyLimitExceeded) as error:
         await select_account(request(group))
     assert error.value.scope == "account" and error.value.status == 429
-    assert await slots.get_limiter().waiting(slots.account_key(held.account.pk)) == 0
+    assert await get_store().waiting(slots.account_key(held.account.pk)) == 0
     await held.release()
-    assert await slots.get_limiter().count(slots.account_key(held.account.pk)) == 0
+    assert await get_store().count(slots.account_key(held.account.pk)) == 0
 
 
 async def test_a_waiting_request_gets_the_slot_when_released(make_group, make_account, settings):
@@ -218,7 +219,7 @@ async def test_release_is_idempotent_and_records_last_use(make_group, make_accou
     lease = await select_account(request(group))
     await lease.release()
     await lease.release()
-    assert await slots.get_limiter().count(slots.account_key(account.pk)) == 0
+    assert await get_store().count(slots.account_key(account.pk)) == 0
     await orm(scheduler.flush_last_used)
     await orm(account.refresh_from_db)
     assert account.last_used_at is not None
@@ -307,7 +308,7 @@ async def test_snapshot_keeps_the_quota_columns(make_group, make_account):
     group = await make_group()
     await make_account(group, quota_limit=Decimal(3), quota_used=Decimal(1), quota_daily_limit=Decimal(2))
     await pick(group)
-    cached = scheduler._snapshots[(group.pk, "anthropic")].accounts[0]
+    cached = snapshot._snapshots[(group.pk, "anthropic")].accounts[0]
     assert cached.quota_limit == Decimal(3) and cached.quota_used == Decimal(1)
     assert cached.quota_daily_limit == Decimal(2)
 
@@ -322,7 +323,7 @@ async def test_an_invalidation_from_another_process_is_seen(make_group, make_acc
     account = await make_account(group)
     await pick(group)
     await orm(lambda: Account.objects.filter(pk=account.pk).update(status=Account.Status.DISABLED))
-    redis.Redis.from_url(settings.REDIS_URL).incr(scheduler.VERSION_KEY)  # what another process's invalidate does
+    redis.Redis.from_url(settings.REDIS_URL).incr(snapshot.VERSION_KEY)  # what another process's invalidate does
     with pytest.raises(NoAccountAvailable):
         await select_account(request(group))
 
@@ -336,7 +337,7 @@ async def test_many_accounts_many_requests_never_exceed_account_limits(make_grou
         per_account[lease.account.pk] = per_account.get(lease.account.pk, 0) + 1
     assert len(per_account) == 50 and set(per_account.values()) == {2}
     await asyncio.gather(*(lease.release() for lease in leases))
-    counts = await slots.get_limiter().counts([slots.account_key(a.pk) for a in accounts])
+    counts = await get_store().counts([slots.account_key(a.pk) for a in accounts])
     assert set(counts) == {0}
 
 

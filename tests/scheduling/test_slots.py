@@ -4,25 +4,28 @@ import asyncio
 
 import pytest
 
+from core.store import get_store
+from core.store.memory import MemoryStore
+from core.store.redis import RedisStore, slot_key
 from gateway import slots
-from gateway.slots import ConcurrencyLimitExceeded, InProcessLimiter, RedisLimiter
+from gateway.slots import ConcurrencyLimitExceeded
 
 
 @pytest.fixture(params=["in-process", "redis"])
 def limiter(request):
     if request.param == "in-process":
-        return InProcessLimiter()
-    return RedisLimiter(request.getfixturevalue("clean_redis"))
+        return MemoryStore()
+    return RedisStore(request.getfixturevalue("clean_redis"))
 
 
 async def age_slot(limiter, key, holder, seconds):
     """Pretend a slot was taken `seconds` ago (as if its process had died back then)."""
-    if isinstance(limiter, InProcessLimiter):
+    if isinstance(limiter, MemoryStore):
         limiter._holders[key][holder] -= seconds
     else:
         client = limiter._client()
-        score = await client.zscore(limiter.slot_key(key), holder)
-        await client.zadd(limiter.slot_key(key), {holder: score - seconds})
+        score = await client.zscore(slot_key(key), holder)
+        await client.zadd(slot_key(key), {holder: score - seconds})
 
 
 async def test_acquire_up_to_the_limit_then_release(limiter):
@@ -95,9 +98,9 @@ async def test_wait_queue_is_bounded_and_counted(limiter):
 
 def test_mode_picks_the_implementation(settings):
     settings.REDIS_URL = ""
-    assert isinstance(slots.get_limiter(), InProcessLimiter)
+    assert isinstance(get_store(), MemoryStore)
     settings.REDIS_URL = "redis://127.0.0.1:6379/4"
-    assert isinstance(slots.get_limiter(), RedisLimiter)
+    assert isinstance(get_store(), RedisStore)
 
 
 # --- user slots with waiting (the mode's limiter) ------------------------------------------------------
@@ -116,9 +119,9 @@ async def test_user_slot_waits_then_times_out_with_pings(settings):
     assert error.value.status == 429 and error.value.error_type == "rate_limit_error"
     assert "Concurrency limit exceeded for user" in error.value.message
     assert pings
-    assert await slots.get_limiter().waiting(slots.user_key(7)) == 0
+    assert await get_store().waiting(slots.user_key(7)) == 0
     await slots.release_user_slot(7, "first")
-    assert await slots.get_limiter().count(slots.user_key(7)) == 0
+    assert await get_store().count(slots.user_key(7)) == 0
 
 
 async def test_user_slot_is_handed_to_a_waiter(settings):
@@ -129,13 +132,13 @@ async def test_user_slot_is_handed_to_a_waiter(settings):
     assert not waiter.done()
     await slots.release_user_slot(8, "first")
     await waiter
-    assert await slots.get_limiter().count(slots.user_key(8)) == 1
+    assert await get_store().count(slots.user_key(8)) == 1
     await slots.release_user_slot(8, "second")
 
 
 async def test_too_many_pending_requests(settings):
     await slots.acquire_user_slot(9, 1, "first")
-    limiter = slots.get_limiter()
+    limiter = get_store()
     for _ in range(1 + slots.USER_EXTRA_WAITING):  # concurrency + 20 already queued
         assert await limiter.enter_wait(slots.user_key(9), 100)
     with pytest.raises(ConcurrencyLimitExceeded) as error:
@@ -147,7 +150,7 @@ async def test_too_many_pending_requests(settings):
 async def test_unlimited_user(settings):
     for n in range(30):
         await slots.acquire_user_slot(10, 0, f"h{n}")
-    assert await slots.get_limiter().count(slots.user_key(10)) == 30
+    assert await get_store().count(slots.user_key(10)) == 30
 
 
 async def test_a_cancelled_waiter_leaves_the_queue(settings):
@@ -155,26 +158,26 @@ async def test_a_cancelled_waiter_leaves_the_queue(settings):
     await slots.acquire_user_slot(11, 1, "first")
     waiter = asyncio.create_task(slots.acquire_user_slot(11, 1, "second"))
     await asyncio.sleep(0.2)
-    assert await slots.get_limiter().waiting(slots.user_key(11)) == 1
+    assert await get_store().waiting(slots.user_key(11)) == 1
     waiter.cancel()  # the client went away while queued
     with pytest.raises(asyncio.CancelledError):
         await waiter
-    assert await slots.get_limiter().waiting(slots.user_key(11)) == 0
+    assert await get_store().waiting(slots.user_key(11)) == 0
 
 
 async def test_held_slots_outlive_the_ttl_and_released_ones_are_forgotten(settings):
     settings.CONCURRENCY_SLOT_TTL = 2  # refreshed every 2/3 s while held
     await slots.acquire_user_slot(12, 1, "long-stream")
     await asyncio.sleep(3)
-    assert not await slots.get_limiter().acquire(slots.user_key(12), 1, "other")  # still held
+    assert not await get_store().acquire(slots.user_key(12), 1, "other")  # still held
     await slots.release_user_slot(12, "long-stream")
     assert (slots.user_key(12), "long-stream") not in slots._held
-    assert await slots.get_limiter().acquire(slots.user_key(12), 1, "other")
+    assert await get_store().acquire(slots.user_key(12), 1, "other")
 
 
 async def test_an_untracked_slot_expires_after_the_ttl(settings):
     settings.CONCURRENCY_SLOT_TTL = 1
-    limiter = slots.get_limiter()
+    limiter = get_store()
     assert await limiter.acquire(slots.user_key(13), 1, "of-a-dead-process")  # nobody keeps it alive
     await asyncio.sleep(2.2)
     assert await limiter.acquire(slots.user_key(13), 1, "next")

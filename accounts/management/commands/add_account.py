@@ -29,6 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--aws-secret-access-key")
         parser.add_argument("--aws-session-token")
         parser.add_argument("--aws-region", default="us-east-1")
+        parser.add_argument("--aws-force-global", action="store_true",
+                            help="Bedrock: call the global. cross-region inference profile")
+        parser.add_argument("--pool-mode", action="store_true",
+                            help="apikey/bedrock in front of an upstream pool: retry 401/403/429 in place, never mark")
+        parser.add_argument("--pool-mode-retries", type=int, default=3, metavar="N", help="0-10 (default 3)")
         parser.add_argument("--group", action="append", default=[], metavar="NAME", help="repeat for several groups")
         parser.add_argument("--priority", type=int, default=50, help="lower is preferred (default 50)")
         parser.add_argument("--concurrency", type=int, default=3, help="parallel requests (0 = unlimited)")
@@ -64,6 +69,8 @@ class Command(BaseCommand):
             refresh_token=_secret(o["refresh_token"]), bedrock_auth_mode=o["auth_mode"],
             aws_access_key_id=o["aws_access_key_id"], aws_secret_access_key=_secret(o["aws_secret_access_key"]),
             aws_session_token=_secret(o["aws_session_token"]), aws_region=o["aws_region"],
+            aws_force_global=o["aws_force_global"], pool_mode=o["pool_mode"],
+            pool_mode_retry_count=max(0, min(o["pool_mode_retries"], 10)),
             priority=o["priority"], concurrency=o["concurrency"], **limits,
         )
         try:

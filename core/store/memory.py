@@ -1,0 +1,135 @@
+"""The store of one process (embedded mode).
+
+Async operations have no await inside, so each is atomic on the event loop; the sync ones (counters,
+locks, invalidation from threads) take a lock of their own.
+"""
+
+import contextlib
+import threading
+import time
+
+from django.conf import settings
+
+from core.store.base import Store
+
+MAX_VALUES = 100_000  # beyond this, expired values are swept on the next write
+
+
+class MemoryStore(Store):
+    shared = False
+
+    def __init__(self):
+        self._holders: dict[str, dict[str, float]] = {}
+        self._waiting: dict[str, int] = {}
+        self._values: dict[str, tuple[bytes, float]] = {}
+        self._counters: dict[str, int] = {}
+        self._listeners: dict[str, list] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    # --- slots ---------------------------------------------------------------------------------------
+    def _live(self, key: str) -> dict[str, float]:
+        holders = self._holders.get(key)
+        if holders:
+            oldest_allowed = time.monotonic() - settings.CONCURRENCY_SLOT_TTL
+            for holder in [h for h, taken in holders.items() if taken < oldest_allowed]:
+                del holders[holder]
+        return holders or {}
+
+    async def acquire(self, key, limit, holder):
+        holders = self._live(key)
+        if holder not in holders and limit > 0 and len(holders) >= limit:
+            return False
+        self._holders.setdefault(key, holders)[holder] = time.monotonic()
+        return True
+
+    async def release_all(self, pairs):
+        for key, holder in pairs:
+            holders = self._holders.get(key)
+            if holders is not None:
+                holders.pop(holder, None)
+                if not holders:
+                    del self._holders[key]
+
+    async def refresh(self, key, holder):
+        holders = self._holders.get(key)
+        if holders is not None and holder in holders:
+            holders[holder] = time.monotonic()
+
+    async def count(self, key):
+        return len(self._live(key))
+
+    async def counts(self, keys):
+        return [len(self._live(k)) + self._waiting.get(k, 0) for k in keys]
+
+    async def enter_wait(self, key, max_waiting):
+        if self._waiting.get(key, 0) >= max_waiting:
+            return False
+        self._waiting[key] = self._waiting.get(key, 0) + 1
+        return True
+
+    async def leave_wait(self, key):
+        left = self._waiting.get(key, 0) - 1
+        if left > 0:
+            self._waiting[key] = left
+        else:
+            self._waiting.pop(key, None)
+
+    async def waiting(self, key):
+        return self._waiting.get(key, 0)
+
+    # --- values --------------------------------------------------------------------------------------
+    async def get_many(self, keys):
+        now = time.monotonic()
+        out = []
+        for key in keys:
+            entry = self._values.get(key)
+            out.append(entry[0] if entry is not None and entry[1] > now else None)
+        return out
+
+    async def set(self, key, value, ttl):
+        now = time.monotonic()
+        if len(self._values) > MAX_VALUES:
+            for stale in [k for k, (_, expires) in self._values.items() if expires <= now]:
+                self._values.pop(stale, None)
+        if not isinstance(value, bytes):
+            value = str(value).encode()
+        self._values[key] = (value, now + ttl)
+
+    def delete_now(self, keys):
+        for key in keys:
+            self._values.pop(key, None)
+
+    def delete_prefix(self, prefix):
+        for key in [k for k in self._values if k.startswith(prefix)]:
+            self._values.pop(key, None)
+
+    # --- counters ------------------------------------------------------------------------------------
+    def incr(self, key):
+        with self._guard:
+            value = self._counters[key] = self._counters.get(key, 0) + 1
+        return value
+
+    # --- invalidation messages -----------------------------------------------------------------------
+    def publish(self, channel, message):
+        for callback in list(self._listeners.get(channel, ())):
+            callback(message)
+
+    def listen(self, channel, callback):
+        callbacks = self._listeners.setdefault(channel, [])
+        if callback not in callbacks:
+            callbacks.append(callback)
+
+    # --- locks -----------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name, ttl):
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        waited = not lock.acquire(blocking=False)
+        if waited and not lock.acquire(timeout=ttl):
+            yield False
+            return
+        try:
+            yield not waited
+        finally:
+            lock.release()

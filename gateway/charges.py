@@ -1,0 +1,22 @@
+"""From a served request to its charge: the ChargeRequest billing applies (billing.charge)."""
+
+import time
+
+from billing import charge as billing
+from billing.cost import Usage
+from gateway.auth import AuthContext
+from gateway.dialects import Inbound
+
+
+def submit(ctx: AuthContext, inbound: Inbound, attempt, usage: Usage, *, overridden: bool, stream: bool,
+           first_token_ms: int | None, status: int):
+    key = ctx.key
+    return billing.submit(billing.ChargeRequest(
+        request_id=inbound.request_id, api_key_id=key.key_id, key_hash=key.key_hash, key_quota=key.quota,
+        user_id=key.user_id, group_id=key.group_id, account=attempt.account, model=inbound.model, usage=usage,
+        rate_multiplier=key.rate_multiplier,
+        subscription_id=ctx.subscription.pk if ctx.subscription is not None else None,
+        upstream_model=attempt.upstream_model, cache_ttl_overridden=overridden, stream=stream,
+        duration_ms=int((time.monotonic() - inbound.started) * 1000), first_token_ms=first_token_ms,
+        status=status, endpoint=inbound.endpoint, user_agent=inbound.user_agent, ip_address=ctx.client_ip,
+    ))

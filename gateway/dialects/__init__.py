@@ -1,0 +1,35 @@
+"""Client dialects, one per protocol the gateway speaks (base.py says what a dialect is).
+
+Each route names its dialect; a path no route serves is answered in the dialect of its caller
+(`for_path`). Adding a protocol = one module here, registered below.
+"""
+
+from django.http import HttpResponse
+
+from gateway.dialects.anthropic import AnthropicMessages
+from gateway.dialects.base import Dialect, Inbound, StreamProcessor
+from gateway.dialects.gemini import GeminiDialect
+from gateway.dialects.openai import OpenAIDialect
+
+ANTHROPIC = AnthropicMessages()
+OPENAI = OpenAIDialect()
+GEMINI = GeminiDialect()
+
+_OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/responses", "/v1/embeddings")
+
+
+def for_path(path: str) -> Dialect:
+    """The dialect a client of this gateway path speaks: Google's under `/v1beta/`, OpenAI's for its
+    endpoint names, Anthropic's for the rest."""
+    if "/v1beta/" in path:
+        return GEMINI
+    if path.startswith(_OPENAI_PATHS):
+        return OPENAI
+    return ANTHROPIC
+
+
+def not_found(path: str) -> HttpResponse:
+    return for_path(path).error_response(404, f"Not found: {path[:200]}")
+
+
+__all__ = ["ANTHROPIC", "GEMINI", "OPENAI", "Dialect", "Inbound", "StreamProcessor", "for_path", "not_found"]

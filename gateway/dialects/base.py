@@ -1,0 +1,116 @@
+"""What a dialect is: one client protocol (Anthropic Messages, OpenAI Chat Completions and Responses,
+Gemini generateContent) as the pipeline needs it.
+
+A dialect reads a request (model, stream flag, the client headers an upstream may see, session hints,
+size and string checks), shapes every error the gateway answers with, knows its stream's ping and error
+events, reads token usage out of a JSON answer and out of a stream, and lists models. It knows nothing
+of accounts: the upstream adapter turns the provider's answer into the dialect's bytes first.
+"""
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.http import HttpResponse, JsonResponse
+
+from billing.cost import Usage
+
+
+@dataclass
+class Inbound:
+    """One client request as its dialect read it."""
+
+    dialect: "Dialect"
+    action: str  # what is asked of the upstream: "messages", "count_tokens", "chat", "generate", ...
+    endpoint: str  # the path, for the usage log
+    body: bytes
+    data: dict
+    model: str
+    stream: bool
+    headers: dict = field(default_factory=dict)  # client headers an upstream may see (lower-case names)
+    user_agent: str = ""
+    params: dict = field(default_factory=dict)  # what else the dialect read (query flags, path parts)
+    holder: str = field(default_factory=lambda: uuid.uuid4().hex)  # slot holder id
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def request_id(self) -> str:
+        """The usage log's idempotency key."""
+        return f"client:{self.holder}"
+
+
+class StreamProcessor:
+    """Upstream stream bytes (already in the dialect's format) in, the client's bytes out; reads usage."""
+
+    def __init__(self, started: float):
+        self.usage = Usage()
+        self.started = started or time.monotonic()
+        self.first_token_ms: int | None = None
+        self.saw_error = False
+
+    def _first_bytes(self):
+        if self.first_token_ms is None:
+            self.first_token_ms = int((time.monotonic() - self.started) * 1000)
+
+    def feed(self, chunk: bytes) -> bytes:
+        raise NotImplementedError
+
+    def flush(self) -> bytes:
+        """What is left when the upstream closed."""
+        return b""
+
+    @property
+    def ended_cleanly(self) -> bool:
+        """The stream reached its terminal event (or an error event the client has seen)."""
+        raise NotImplementedError
+
+
+class Dialect:
+    name = ""
+    protocol = ""  # the error shape's family: "anthropic" | "openai" | "google"
+    platforms: frozenset = frozenset()  # group platforms whose keys may use it
+    ping_event = b""
+    stream_content_type = "text/event-stream"
+
+    # --- reading the request --------------------------------------------------------------------------
+    def read(self, request, action: str, **path) -> Inbound:
+        raise NotImplementedError
+
+    def session_hash(self, inbound: Inbound, request, client_ip: str, key_id: int) -> str | None:
+        return None
+
+    def body_for(self, inbound: Inbound, mapped_model: str) -> bytes:
+        """The body the upstream gets: the client's bytes, unless a rule (the account's model mapping)
+        must change them."""
+        if mapped_model == inbound.model:
+            return inbound.body
+        return json.dumps({**inbound.data, "model": mapped_model}, ensure_ascii=False).encode()
+
+    # --- answers ---------------------------------------------------------------------------------------
+    def answer_json(self, raw: bytes, inbound: Inbound, mapped_model: str, ttl_target) -> tuple[bytes, Usage, bool]:
+        """(the client's body, the usage read from it, whether the S5 cache-TTL override changed it).
+        An answer naming the mapped model is renamed back to the requested one."""
+        raise NotImplementedError
+
+    def stream_processor(self, inbound: Inbound, mapped_model: str, ttl_target) -> StreamProcessor:
+        raise NotImplementedError
+
+    def models(self, names: list[str]) -> JsonResponse:
+        raise NotImplementedError
+
+    # --- errors ----------------------------------------------------------------------------------------
+    def error_body(self, status: int, message: str, *, code=None, error_type=None) -> dict:
+        raise NotImplementedError
+
+    def error_response(self, status: int, message: str, *, code=None, error_type=None) -> HttpResponse:
+        body = self.error_body(status, message, code=code, error_type=error_type)
+        return HttpResponse(json.dumps(body, ensure_ascii=False), status=status, content_type="application/json")
+
+    def error_event(self, status: int, message: str, *, error_type=None) -> bytes:
+        """An error after the stream started: the status line is gone, so it travels as an event."""
+        raise NotImplementedError
+
+    def relayed_error_event(self, response: HttpResponse) -> bytes:
+        """An upstream's error answer, for a client whose stream already started."""
+        return self.error_event(response.status_code, "Upstream request failed", error_type="api_error")

@@ -1,0 +1,102 @@
+"""The request pipeline, written once for every protocol and provider:
+
+key auth → user slot → account choice + account slot → forward with failover → JSON answer or stream →
+usage → charge.
+
+The dialect (gateway.dialects) reads the request and shapes answers and errors; the upstream adapter
+(gateway.upstreams) of the chosen account calls the provider; this module only orders the steps and makes
+sure every slot is given back on every path.
+"""
+
+import asyncio
+
+import aiohttp
+from django.conf import settings
+from django.http import HttpResponse
+
+from gateway import answers, slots
+from gateway.auth import AuthContext, authenticate
+from gateway.dialects import Dialect, Inbound
+from gateway.errors import GatewayError, concurrency_exceeded, upstream_failed
+from gateway.forward import Attempt, forward
+
+
+async def serve(request, dialect: Dialect, action: str, *, billed: bool = True, **path) -> HttpResponse:
+    """Authenticate, read the request in its dialect and answer it."""
+    ctx = await authenticate(request)
+    platform = ctx.key.group_platform
+    if platform is not None and platform not in dialect.platforms:
+        raise GatewayError(404, f"{request.path} is not available for {platform} groups", error_type="not_found_error")
+    inbound = dialect.read(request, action, **path)
+    if not billed:
+        return await relay_unbilled(request, ctx, inbound)
+    return await relay(request, ctx, inbound)
+
+
+async def relay(request, ctx: AuthContext, inbound: Inbound) -> HttpResponse:
+    """Forward an authenticated request and answer it (JSON or stream).
+
+    A streaming client that would hear nothing for CONCURRENCY_PING_INTERVAL, because it queues for its
+    user slot or for a busy account, gets its answer started at once, with pings until the upstream
+    answers (spec §2.4).
+    """
+    if not inbound.stream:
+        return await _answer(ctx, inbound, await _take_slot_and_forward(request, ctx, inbound))
+    pending = asyncio.ensure_future(_take_slot_and_forward(request, ctx, inbound))
+    try:
+        await asyncio.wait({pending}, timeout=settings.CONCURRENCY_PING_INTERVAL)
+    except asyncio.CancelledError:
+        answers.abandon(pending, ctx, inbound)
+        raise
+    if not pending.done():
+        return answers.WaitingStream(ctx, inbound, pending).response()
+    return await _answer(ctx, inbound, pending.result())
+
+
+async def _take_slot_and_forward(request, ctx: AuthContext, inbound: Inbound) -> Attempt | HttpResponse:
+    """The user slot, then the upstream's answer. Only a returned Attempt still holds the user slot (and
+    its account lease); on every other outcome, cancellation included, the slot goes back here."""
+    key = ctx.key
+    holding = False
+    try:
+        try:
+            await slots.acquire_user_slot(key.user_id, key.user_concurrency, inbound.holder, stream=inbound.stream)
+        except slots.ConcurrencyLimitExceeded as exc:
+            raise concurrency_exceeded(str(exc))
+        result = await forward(request, ctx, inbound)
+        holding = isinstance(result, Attempt)
+        return result
+    finally:
+        if not holding:
+            await slots.release_user_slot(key.user_id, inbound.holder)
+
+
+async def _answer(ctx: AuthContext, inbound: Inbound, result) -> HttpResponse:
+    """Answer with what the upstream said; the slots go back when the answer is done."""
+    if isinstance(result, HttpResponse):
+        return result
+    if result.is_stream:
+        return answers.StreamRelay(ctx, inbound, result).response()  # it gives both slots back at its end
+    try:
+        return await answers.answer_json(ctx, inbound, result)
+    finally:
+        await answers.release_slots(ctx, inbound, result.lease)
+
+
+async def relay_unbilled(request, ctx: AuthContext, inbound: Inbound) -> HttpResponse:
+    """Forwarded like a message (no user slot), answered as is, never billed (count_tokens)."""
+    result = await forward(request, ctx, inbound)
+    if isinstance(result, HttpResponse):
+        return result
+    upstream = result.response
+    try:
+        raw = await upstream.read()
+    except (TimeoutError, aiohttp.ClientError):
+        raise upstream_failed()
+    finally:
+        upstream.release()
+        await result.lease.release()
+    response = HttpResponse(result.upstream.decode_json(raw), status=upstream.status,
+                            content_type=upstream.headers.get("content-type", "application/json"))
+    result.copy_headers(response)
+    return response

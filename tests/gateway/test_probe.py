@@ -1,0 +1,44 @@
+"""Testing an account (gateway.probe, the admin's "Test" action): one minimal request, a plain answer."""
+
+import pytest
+from asgiref.sync import async_to_sync
+
+from gateway.probe import probe
+from tests.fakes.anthropic import Reply, error
+from tests.fakes.bedrock import ACCESS_KEY_ID, API_KEY, SECRET_ACCESS_KEY, BedrockReply
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_working_bedrock_account(bedrock_fake, make_account):
+    account = make_account(type="bedrock", bedrock_auth_mode="sigv4", aws_access_key_id=ACCESS_KEY_ID,
+                           aws_secret_access_key=SECRET_ACCESS_KEY, aws_region="us-east-1")
+    result = async_to_sync(probe)(account)
+    assert result.ok and result.message.startswith("OK: claude-sonnet-4-5 answered in")
+    assert result.upstream_model == "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    sent = bedrock_fake.requests[0]
+    assert sent.auth == "sigv4" and sent.json["max_tokens"] == 256 and sent.json["messages"][0]["content"] == "hi"
+
+
+def test_what_failed_is_said_plainly(bedrock_fake, anthropic_fake, make_account):
+    wrong = make_account(type="bedrock", bedrock_auth_mode="sigv4", aws_access_key_id=ACCESS_KEY_ID,
+                         aws_secret_access_key="wrong", aws_region="us-east-1")
+    result = async_to_sync(probe)(wrong)
+    assert not result.ok and result.status == 403
+    assert result.message.startswith("the upstream refused access (403): UnrecognizedClientException: The request "
+                                     "signature we calculated does not match")
+    keyless = make_account(type="bedrock", bedrock_auth_mode="apikey", api_key=API_KEY)
+    keyless.api_key = ""
+    assert async_to_sync(probe)(keyless).message == (
+        "the account is missing what it needs: api_key not found in bedrock credentials")
+    anthropic_fake.reply(Reply(status=401, body=error("authentication_error", "invalid x-api-key")))
+    apikey = make_account(base_url=anthropic_fake.url)
+    assert async_to_sync(probe)(apikey).message == "the upstream refused the credentials (401): invalid x-api-key"
+    nowhere = make_account(base_url="http://127.0.0.1:9")
+    assert async_to_sync(probe)(nowhere).message.startswith("could not reach the upstream")
+    mapped = make_account(base_url=anthropic_fake.url, model_mapping={"gpt-4o": "gpt-4o"})
+    bedrock_fake.reply(BedrockReply())
+    assert "does not serve" in async_to_sync(probe)(
+        make_account(type="bedrock", bedrock_auth_mode="apikey", api_key=API_KEY, model_mapping={"gpt-4o": "x"})
+    ).message
+    assert async_to_sync(probe)(mapped).ok  # the account's own model is the one tried
