@@ -39,7 +39,9 @@ def client_ip(request) -> str:
     return meta.get("REMOTE_ADDR", "") or ""
 
 
-def extract_key(request) -> str:
+def extract_key(request, accepts_query_key: bool = False) -> str:
+    if accepts_query_key and (key := request.GET.get("key", "").strip()):
+        return key
     if "key" in request.GET or "api_key" in request.GET:
         raise GatewayError(
             400, "API key in query parameter is deprecated, use the x-api-key or Authorization header",
@@ -63,9 +65,9 @@ def _load_subscription(user_id: int, group_id: int):
     return Subscription.objects.filter(user_id=user_id, group_id=group_id).select_related("group").first()
 
 
-async def authenticate(request, *, skip_billing: bool = False) -> AuthContext:
+async def authenticate(request, *, skip_billing: bool = False, dialect=None) -> AuthContext:
     """The caller's key snapshot, or GatewayError with the reference's status and code."""
-    raw = extract_key(request)
+    raw = extract_key(request, accepts_query_key=dialect is not None and dialect.accepts_query_key)
     if not raw:
         raise GatewayError(401, "API key is required", code="API_KEY_REQUIRED")
     snapshot = await cache.lookup(hash_key(raw))

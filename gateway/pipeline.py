@@ -23,7 +23,7 @@ from gateway.forward import Attempt, forward
 
 async def serve(request, dialect: Dialect, action: str, *, billed: bool = True, **path) -> HttpResponse:
     """Authenticate, read the request in its dialect and answer it."""
-    ctx = await authenticate(request)
+    ctx = await authenticate(request, dialect=dialect)
     platform = ctx.key.group_platform
     if platform is not None and platform not in dialect.platforms:
         raise GatewayError(404, f"{request.path} is not available for {platform} groups", error_type="not_found_error")

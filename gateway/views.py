@@ -99,13 +99,14 @@ def _mapped_models(group_id, platform: str) -> list[str]:
 
 @gateway_view(dialects.ANTHROPIC, "GET")
 async def models(request):
+    """GET /v1/models: the group's mapped models (else its platform's defaults), in its platform's shape."""
     ctx = await authenticate(request, skip_billing=True)
     cache_key = (ctx.key.group_id, ctx.key.group_platform or "anthropic")
     cached = _models_cache.get(cache_key)
     if cached is None or cached[0] < time.monotonic():
         names = await db.run(_mapped_models, *cache_key)
         cached = _models_cache[cache_key] = (time.monotonic() + MODELS_CACHE_SECONDS, names)
-    return dialects.ANTHROPIC.models(cached[1])
+    return dialects.for_platform(ctx.key.group_platform).models(cached[1])
 
 
 # --- /v1/usage -------------------------------------------------------------------------------------

@@ -28,8 +28,15 @@ def for_path(path: str) -> Dialect:
     return ANTHROPIC
 
 
+def for_platform(platform: str | None) -> Dialect:
+    """The dialect that lists models and answers platform-wide routes for a group's platform."""
+    return {"openai": OPENAI, "gemini": GEMINI}.get(platform or "anthropic", ANTHROPIC)
+
+
 def not_found(path: str) -> HttpResponse:
     return for_path(path).error_response(404, f"Not found: {path[:200]}")
 
 
-__all__ = ["ANTHROPIC", "GEMINI", "OPENAI", "Dialect", "Inbound", "StreamProcessor", "for_path", "not_found"]
+__all__ = [
+    "ANTHROPIC", "GEMINI", "OPENAI", "Dialect", "Inbound", "StreamProcessor", "for_path", "for_platform", "not_found",
+]

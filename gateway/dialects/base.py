@@ -72,6 +72,7 @@ class Dialect:
     platforms: frozenset = frozenset()  # group platforms whose keys may use it
     ping_event = b""
     stream_content_type = "text/event-stream"
+    accepts_query_key = False  # whether the client may send its key as ?key= (Gemini's clients do)
 
     # --- reading the request --------------------------------------------------------------------------
     def read(self, request, action: str, **path) -> Inbound:
