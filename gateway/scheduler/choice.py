@@ -172,23 +172,10 @@ async def select_account(req: SelectionRequest, exclude=frozenset(), on_wait=Non
             raise
 
 
-async def _shared_state(req: SelectionRequest) -> tuple[int, int | None]:
-    """(snapshot version shared by every process, account bound to the session) in one store call."""
-    store = get_store()
-    keys = [snapshot.VERSION_KEY] if store.shared else []
-    if req.session_hash:
-        keys.append(sticky.key(req.group_id, req.session_hash))
-    if not keys:
-        return 0, None
-    values = await store.get_many(keys)
-    version = int(values[0] or 0) if store.shared else 0
-    bound = values[-1] if req.session_hash else None
-    return version, int(bound) if bound else None
-
-
 async def _select(req, exclude, on_wait, holder, tried) -> Lease:
-    shared_version, bound_id = await _shared_state(req)
-    current = await snapshot.current(req.group_id, req.platform, shared_version)
+    snapshot.watch()
+    bound_id = await sticky.bound_account(req.group_id, req.session_hash) if req.session_hash else None
+    current = await snapshot.current(req.group_id, req.platform)
     now = timezone.now()
     model, action = req.model, req.action
 

@@ -2,8 +2,10 @@
 loaded in one query and kept until something they depend on changes.
 
 `invalidate()` (the receiver of accounts.signals.scheduling_changed) drops them in this process at once
-and, through the store's version counter, in every other process once the change is committed. A copy is
-also dropped after SCHEDULER_SNAPSHOT_MAX_AGE seconds, as a safety net.
+and, through a message on the store's CHANNEL, in every other process once the change is committed. Each
+process listens (`watch`), so no request has to ask whether its copy is still current; a listener that
+lost its connection treats that as "everything changed". A copy is also dropped after
+SCHEDULER_SNAPSHOT_MAX_AGE seconds, as a safety net.
 """
 
 import asyncio
@@ -22,7 +24,7 @@ from gateway.scheduler import lastused
 
 log = logging.getLogger(__name__)
 
-VERSION_KEY = "sched:version"
+CHANNEL = "sched:invalidate"
 
 
 @dataclass
@@ -40,13 +42,18 @@ class Snapshot:
 
 _snapshots: dict[tuple, Snapshot] = {}
 _loading: dict[tuple, asyncio.Task] = {}
-_epoch = 0  # bumped by every invalidate() in this process
+_epoch = 0  # bumped by every invalidation seen in this process
 
 
-def _drop_local() -> None:
+def _drop_local(message: str = "") -> None:
     global _epoch
     _epoch += 1
     _snapshots.clear()
+
+
+def watch() -> None:
+    """Hear the invalidations of every other process (idempotent; from the event loop)."""
+    get_store().listen(CHANNEL, _drop_local)
 
 
 def _bump_shared() -> None:
@@ -55,7 +62,7 @@ def _bump_shared() -> None:
     if not store.shared:
         return
     try:
-        store.incr(VERSION_KEY)
+        store.publish(CHANNEL, "changed")
     except Exception:
         log.exception("could not publish the scheduler snapshot invalidation")
 
@@ -101,10 +108,10 @@ def _load(group_id: int | None, platform: str) -> Snapshot:
     return Snapshot(accounts=loaded, routing=routing)
 
 
-async def current(group_id, platform, shared_version) -> Snapshot:
-    """The candidate list for (group, platform) at `shared_version`, loaded when stale."""
+async def current(group_id, platform) -> Snapshot:
+    """The candidate list for (group, platform), loaded when stale."""
     key = (group_id, platform)
-    version = (shared_version, _epoch)
+    version = (_epoch,)
     snapshot = _snapshots.get(key)
     if snapshot and snapshot.version == version and time.monotonic() - snapshot.loaded_at < (
         settings.SCHEDULER_SNAPSHOT_MAX_AGE
@@ -120,7 +127,7 @@ async def current(group_id, platform, shared_version) -> Snapshot:
     snapshot = await asyncio.shield(task)
     if snapshot.version == ():
         snapshot.version, snapshot.loaded_at = version, time.monotonic()
-        if version[1] == _epoch:  # not invalidated while loading
+        if version[0] == _epoch:  # not invalidated while loading
             _snapshots[key] = snapshot
     return snapshot
 

@@ -23,12 +23,13 @@ def fresh_scheduling_state(settings):
     from core import redis as core_redis
     from core import store
     from gateway import slots
-    from gateway.scheduler import lastused, snapshot
+    from gateway.scheduler import lastused, snapshot, sticky
 
     def clear():
         store._stores.clear()  # a fresh store per test (memory), new Redis script handles (Redis)
         slots._held.clear()
         lastused.forget()
+        sticky.forget()
         snapshot._snapshots.clear()
         core_redis._clients.clear()  # clients are bound to a test's event loop
         if os.environ.get("REDIS_URL"):
