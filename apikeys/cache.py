@@ -17,8 +17,9 @@ import asyncio
 import json
 import logging
 import random
+import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -111,6 +112,11 @@ def load_snapshot(key_hash: str) -> KeySnapshot | None:
 
 # --- L1 ------------------------------------------------------------------------------------------
 _local: dict[str, tuple[float, KeySnapshot | None]] = {}
+_by_user: dict[int, set[str]] = {}  # user id → the key hashes of theirs held in L1
+# Bumped by every invalidation: a load that started before one must not put what it read.
+_generation = {"*": 0}
+# Writers come from the event loop, charge threads and signal receivers; lookups only read one entry.
+_lock = threading.Lock()
 
 
 def _local_get(key_hash: str):
@@ -123,15 +129,44 @@ def _local_get(key_hash: str):
 LOCAL_MAX_ENTRIES = 50_000
 
 
-def _local_put(key_hash: str, snapshot: KeySnapshot | None):
+def _generation_of(key_hash: str) -> tuple[int, int]:
+    return _generation["*"], _generation.get(key_hash, 0)
+
+
+def _local_put(key_hash: str, snapshot: KeySnapshot | None, generation: tuple[int, int] | None = None):
+    if generation is not None and generation != _generation_of(key_hash):
+        return  # invalidated while it was being read
     now = time.monotonic()
-    if len(_local) >= LOCAL_MAX_ENTRIES:  # e.g. a flood of made-up keys: forget what has expired
-        for stale in [h for h, (until, _) in _local.items() if until < now]:
-            del _local[stale]
-        if len(_local) >= LOCAL_MAX_ENTRIES:
-            _local.clear()
     ttl = settings.AUTH_CACHE_LOCAL_TTL if snapshot is not None else min(settings.AUTH_CACHE_LOCAL_TTL, NEGATIVE_TTL)
-    _local[key_hash] = (now + ttl, snapshot)
+    with _lock:
+        if len(_local) >= LOCAL_MAX_ENTRIES:  # e.g. a flood of made-up keys: forget what has expired
+            for stale in [h for h, (until, _) in _local.items() if until < now]:
+                del _local[stale]
+            if len(_local) >= LOCAL_MAX_ENTRIES:
+                _local.clear()
+                _by_user.clear()
+        _local[key_hash] = (now + ttl, snapshot)
+        if snapshot is not None:
+            _by_user.setdefault(snapshot.user_id, set()).add(key_hash)
+
+
+def charged(key_hash: str, user_id: int, *, balance=None, key_used=None, key_status=None) -> None:
+    """A charge committed in this process: the cached state it changed shows the new values at once (the
+    user's balance in all their keys, the key's quota used and status)."""
+    with _lock:
+        for cached_hash in list(_by_user.get(user_id, ())):
+            entry = _local.get(cached_hash)
+            if entry is None or entry[1] is None:
+                continue
+            changes = {}
+            if balance is not None:
+                changes["user_balance"] = balance
+            if cached_hash == key_hash and key_used is not None:
+                changes["quota_used"] = key_used
+            if cached_hash == key_hash and key_status is not None:
+                changes["status"] = key_status
+            if changes:
+                _local[cached_hash] = (entry[0], replace(entry[1], **changes))
 
 
 # --- lookup (async, gateway) -------------------------------------------------------------------
@@ -159,9 +194,10 @@ async def _load(key_hash: str) -> KeySnapshot | None:
     """The store's tier (shared by every process in production), else the database."""
     store = get_store()
     store.listen(CHANNEL, _drop_local)
+    generation = _generation_of(key_hash)
     if not store.shared:  # one process: this process's L1 is all the caching there is
         snapshot = await db.run(load_snapshot, key_hash)
-        _local_put(key_hash, snapshot)
+        _local_put(key_hash, snapshot, generation)
         return snapshot
     try:
         raw = await store.get(SHARED_PREFIX + key_hash)
@@ -175,19 +211,27 @@ async def _load(key_hash: str) -> KeySnapshot | None:
         snapshot = await db.run(load_snapshot, key_hash)
         ttl = NEGATIVE_TTL if snapshot is None else int(settings.AUTH_CACHE_TTL * random.uniform(0.9, 1.1))
         try:
-            await store.set(SHARED_PREFIX + key_hash, "null" if snapshot is None else snapshot.to_json(), ttl)
+            # Only where nothing is: an invalidation that came while this was read has deleted the entry,
+            # and a value read before it must not be put back over what came after.
+            if generation == _generation_of(key_hash):
+                value = "null" if snapshot is None else snapshot.to_json()
+                await store.set(SHARED_PREFIX + key_hash, value, ttl, only_if_absent=True)
         except Exception:
             log.warning("auth cache: could not store the key in the shared store", exc_info=True)
-    _local_put(key_hash, snapshot)
+    _local_put(key_hash, snapshot, generation)
     return snapshot
 
 
 def _drop_local(key_hash: str):
     """An invalidation message: "*" (everything may have changed) or one key hash."""
-    if key_hash == "*":
-        _local.clear()
-    else:
-        _local.pop(key_hash, None)
+    with _lock:
+        if key_hash == "*":
+            _generation["*"] += 1
+            _local.clear()
+            _by_user.clear()
+        else:
+            _generation[key_hash] = _generation.get(key_hash, 0) + 1
+            _local.pop(key_hash, None)
 
 
 # --- invalidation (sync, called after commit) ----------------------------------------------------
@@ -221,7 +265,7 @@ def invalidate_user(user_id: int) -> None:
 
 def invalidate_all() -> None:
     """A group changed: every cached key (groups are few and change rarely)."""
-    _local.clear()
+    _drop_local("*")
     store = get_store()
     try:
         store.delete_prefix(SHARED_PREFIX)

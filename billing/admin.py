@@ -56,3 +56,5 @@ class UsageLogAdmin(ModelAdmin):
     @display(description=_("charged"), ordering="actual_cost")
     def charged(self, obj):
         return money(obj.actual_cost)
+
+from billing import admin_failed  # noqa: E402,F401  (failed charges)

@@ -1,4 +1,4 @@
-"""THE one charge transaction (DESIGN "Data", spec §2.14 step 5, S4, S7).
+"""THE one charge transaction (DESIGN "Data", spec §2.14 step 5, S4, S7), and how it is never lost.
 
 For one gateway request, in ONE database transaction: insert the usage log (unique request id + key,
 so a repeated charge is a no-op), take the cost off the user's balance or add it to the subscription
@@ -6,27 +6,44 @@ windows, add it to the key's quota, add the account cost to the account's quota.
 single UPDATE computed by the database on the row's current value (nano-dollars), so parallel charges sum
 exactly.
 
-Charges run after the response, on a small thread pool (`CHARGE_WORKERS`), off the client's path. A
-submitted charge is kept until it ran: `drain()` waits for all of them (ASGI shutdown, tests).
+Charges run on a small thread pool (`CHARGE_WORKERS`). The gateway awaits a delivered answer's charge
+(`settle`) before the answer's last bytes leave, so a killed process loses no charge for an answer a
+client received in full. A charge the database refuses (bad data) is kept as a FailedCharge for the
+admin; one the database cannot take (down, locked past the retries) is journaled in DATA_DIR and
+replayed (`replay_journal`). `drain()` waits for every charge submitted (ASGI shutdown, tests).
 """
 
 import asyncio
 import copy
+import json
 import logging
+import os
+import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import Path
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, OperationalError, close_old_connections, connection, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    connections,
+    transaction,
+)
 from django.utils import timezone
 
 from billing import prices, subscriptions
 from billing.cost import Usage, compute
-from core.money import nanos
+from core.money import from_nanos, nanos
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +72,7 @@ class ChargeRequest:
     endpoint: str = "/v1/messages"
     user_agent: str = ""
     ip_address: str = ""
+    usage_incomplete: bool = False  # the client left and the final usage could not be read in time
     created_at: object = field(default_factory=timezone.now)
 
 
@@ -71,7 +89,7 @@ def _statements(vendor: str) -> dict:
     """The statements every charge runs, written once per database vendor.
 
     Plain SQL rather than the ORM because they run for every request, and each is computed by the
-    database on the row's current values (no read-modify-write). The counter updates name the column they
+    database on the row's current values (no read-modify-write). The counter updates name the columns they
     return; how they are run (one statement or one after the other) is `_run`'s business.
     """
     from apikeys.models import ApiKey
@@ -91,14 +109,14 @@ def _statements(vendor: str) -> dict:
         ),
         "take_balance": (
             f"UPDATE {_table(User)} SET {balance} = {balance} - %s WHERE {_column(User, 'id')} = %s",
-            balance,
+            (balance,),
         ),
         # The status flips only from active, only when this charge reaches the quota (S7 follow-up).
         "charge_key": (
             f"UPDATE {_table(ApiKey)} SET {used} = {used} + %s, "
             f"{status} = CASE WHEN {status} = %s AND {quota} > 0 AND {used} + %s >= {quota} THEN %s "
             f"ELSE {status} END WHERE {_column(ApiKey, 'id')} = %s",
-            status,
+            (status, used),
         ),
     }
 
@@ -109,36 +127,41 @@ def _one_statement(counters: tuple[str, ...]) -> str:
     itself. The updates see the insert's result and run only when it inserted (a repeat moves nothing)."""
     sql = _statements("postgresql")
     parts = [f"log AS ({sql['insert_log']})"]
+    selected = ["(SELECT * FROM log)"]
     for name in counters:
         update, returning = sql[name]
-        parts.append(f"{name} AS ({update} AND EXISTS (SELECT 1 FROM log) RETURNING {returning})")
-    results = ", ".join(f"(SELECT * FROM {name})" for name in ("log", *counters))
-    return f"WITH {', '.join(parts)} SELECT {results}"
+        parts.append(f"{name} AS ({update} AND EXISTS (SELECT 1 FROM log) RETURNING {', '.join(returning)})")
+        selected += [f"(SELECT {column} FROM {name})" for column in returning]
+    return f"WITH {', '.join(parts)} SELECT {', '.join(selected)}"
 
 
-def _run(conn, insert_params: list, counters: dict[str, list]) -> list | None:
-    """Insert the log and move `counters` (statement name -> params); returns the log id followed by
-    each counter's returned value, or None when the request was charged before."""
+def _run(conn, insert_params: list, counters: dict[str, list]) -> tuple[int, dict[str, tuple]] | None:
+    """Insert the log and move `counters` (statement name -> params); returns the log id and each
+    counter's returned columns, or None when the request was charged before."""
+    sql = _statements(conn.vendor)
     if conn.vendor == "postgresql":
         params = insert_params + [p for values in counters.values() for p in values]
         with conn.cursor() as cursor:
             cursor.execute(_one_statement(tuple(counters)), params)
             row = cursor.fetchone()
-        return None if row[0] is None else list(row)
+        if row[0] is None:
+            return None
+        values, returned = iter(row[1:]), {}
+        for name in counters:
+            returned[name] = tuple(next(values) for _ in sql[name][1])
+        return row[0], returned
     # SQLite has no data-modifying WITH: the same statements one after the other, in the caller's transaction.
-    sql = _statements(conn.vendor)
     with conn.cursor() as cursor:
         cursor.execute(sql["insert_log"], insert_params)
         row = cursor.fetchone()
         if row is None:
             return None
-        results = [row[0]]
+        log_id, returned = row[0], {}
         for name, params in counters.items():
             update, returning = sql[name]
-            cursor.execute(f"{update} RETURNING {returning}", params)
-            row = cursor.fetchone()
-            results.append(row[0] if row else None)
-    return results
+            cursor.execute(f"{update} RETURNING {', '.join(returning)}", params)
+            returned[name] = cursor.fetchone() or (None,) * len(returning)
+    return log_id, returned
 
 
 def build_log(req: ChargeRequest):
@@ -166,14 +189,14 @@ def build_log(req: ChargeRequest):
         billing_type=UsageLog.BillingType.SUBSCRIPTION if req.subscription_id else UsageLog.BillingType.BALANCE,
         stream=req.stream, duration_ms=req.duration_ms, first_token_ms=req.first_token_ms, status=req.status,
         endpoint=req.endpoint[:100], user_agent=req.user_agent[:512], ip_address=req.ip_address[:45],
-        cache_ttl_overridden=req.cache_ttl_overridden, priced_by_fallback=fallback, created_at=req.created_at,
+        cache_ttl_overridden=req.cache_ttl_overridden, priced_by_fallback=fallback,
+        usage_incomplete=req.usage_incomplete, created_at=req.created_at,
     )
 
 
 def charge(req: ChargeRequest):
     """Apply one request's charge; returns the new UsageLog, or None if this request was charged before."""
     from accounts.models import Account
-    from apikeys import cache
     from apikeys.models import ApiKey
     from users.models import Subscription
 
@@ -198,18 +221,9 @@ def charge(req: ChargeRequest):
         if results is None:
             log.info("request %s was already charged", req.request_id)
             return None
-        entry.pk = results[0]
+        entry.pk, returned = results
         entry._state.adding = False
-        returned = dict(zip(counters, results[1:], strict=True))
-
-        balance = returned.get("take_balance")
-        if balance is not None and balance <= 0:
-            # The cached auth snapshot still shows the old balance: make the next request see it.
-            user_id = req.user_id
-            transaction.on_commit(lambda: cache.invalidate_user(user_id))
-        if returned.get("charge_key") == ApiKey.Status.QUOTA_EXHAUSTED:
-            key_hash = req.key_hash
-            transaction.on_commit(lambda: cache.invalidate_key(key_hash))
+        _keep_auth_cache_honest(req, returned)
 
         if charge_subscription:
             Subscription.objects.filter(pk=req.subscription_id).update(
@@ -221,27 +235,130 @@ def charge(req: ChargeRequest):
     return entry
 
 
-# --- running charges off the request path ---------------------------------------------------------
+def _keep_auth_cache_honest(req: ChargeRequest, returned: dict[str, tuple]) -> None:
+    """Once committed: this process's cached key state shows the new balance and quota at once, and when
+    this charge crossed a limit every other process drops its copy, so no request that starts after the
+    crossing is admitted anywhere (the overrun is bounded by the requests already in flight)."""
+    from apikeys import cache
+    from apikeys.models import ApiKey
+
+    balance_nanos = returned.get("take_balance", (None,))[0]
+    status, used_nanos = returned.get("charge_key", (None, None))
+    balance = None if balance_nanos is None else from_nanos(balance_nanos)
+    used = None if used_nanos is None else from_nanos(used_nanos)
+    user_id, key_hash = req.user_id, req.key_hash
+    crossed_balance = balance is not None and balance <= 0
+    crossed_quota = status == ApiKey.Status.QUOTA_EXHAUSTED
+
+    def after_commit():
+        cache.charged(key_hash, user_id, balance=balance, key_used=used, key_status=status)
+        if crossed_balance:
+            cache.invalidate_user(user_id)
+        elif crossed_quota:
+            cache.invalidate_key(key_hash)
+
+    transaction.on_commit(after_commit)
+
+
+# --- settling: a charge is applied, or kept where it cannot be lost ------------------------------------
 _executor: ThreadPoolExecutor | None = None
 _pending: set[Future] = set()
-LOCK_RETRIES = 5
+RETRIES = 5
+# Errors that say the database could not take the charge now (locked, gone): retried, then journaled.
+RETRYABLE = (OperationalError, InterfaceError)
+JOURNAL = "pending-charges.jsonl"
 
 
-def _charge_with_retries(req: ChargeRequest):
+def _storable(value):
+    """Text any database and JSON column takes: what cannot be UTF-8 (a lone surrogate) written as an escape."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    return value
+
+
+def to_payload(req: ChargeRequest) -> dict:
+    data = {f.name: getattr(req, f.name) for f in fields(ChargeRequest) if f.name not in ("account", "usage")}
+    data["account_id"] = req.account.pk if req.account is not None else None
+    data["usage"] = asdict(req.usage)
+    data["created_at"] = req.created_at.isoformat()
+    return _storable(json.loads(json.dumps(data, default=str)))  # Decimals as strings
+
+
+def from_payload(data: dict) -> ChargeRequest:
+    from accounts.models import Account
+
+    data = dict(data)
+    account_id = data.pop("account_id", None)
+    usage = Usage(**data.pop("usage"))
+    for name in ("key_quota", "rate_multiplier"):
+        data[name] = Decimal(data[name])
+    data["created_at"] = datetime.fromisoformat(data["created_at"])
+    account = Account.objects.filter(pk=account_id).first() if account_id else None
+    return ChargeRequest(**data, usage=usage, account=account)
+
+
+def _journal_path() -> Path:
+    return Path(settings.DATA_DIR) / JOURNAL
+
+
+_journal_lock = threading.Lock()
+
+
+def _journal(req: ChargeRequest, error: str) -> None:
+    """The database is unreachable: keep the charge in DATA_DIR (fsynced) until `replay_journal` applies it."""
+    _journal_line(json.dumps({"payload": to_payload(req), "error": error}))
+
+
+def _journal_line(line: str) -> None:
+    line = line.rstrip("\n") + "\n"
+    with _journal_lock:
+        fd = os.open(_journal_path(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def dead_letter(req: ChargeRequest, error: str) -> None:
+    """A charge the transaction refused: kept in FailedCharge for the admin (or the journal, if even that fails)."""
+    from billing.models import FailedCharge
+
     try:
-        for attempt in range(LOCK_RETRIES):
+        FailedCharge.objects.create(request_id=req.request_id[:100], payload=to_payload(req), error=error[:4000])
+        log.error("charge of request %s failed and was kept as a failed charge: %s", req.request_id, error)
+    except Exception:
+        log.exception("could not keep the failed charge of %s in the database; journaled", req.request_id)
+        _journal(req, error)
+
+
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".encode("utf-8", "backslashreplace").decode()
+
+
+def settle_sync(req: ChargeRequest):
+    """Apply the charge, retrying what the database could not take now; never lose it: a refused charge
+    becomes a FailedCharge, an unreachable database a journal line. Returns the UsageLog or None."""
+    try:
+        for attempt in range(RETRIES):
             try:
-                return charge(req)
-            except OperationalError:
+                entry = charge(req)
+                _replay_soon()
+                return entry
+            except RETRYABLE as exc:
                 # SQLite answers "database is locked" once its busy timeout is over; nothing was written.
                 connection.close()
-                if attempt == LOCK_RETRIES - 1:
-                    raise
+                if attempt == RETRIES - 1:
+                    log.exception("charge of request %s: the database did not take it; journaled", req.request_id)
+                    _journal(req, error_text(exc))
+                    return None
                 time.sleep(0.05 * (attempt + 1))
-    except Exception:
-        log.exception("charge of request %s failed", req.request_id)
+    except Exception as exc:
         connection.close()
-        raise
+        dead_letter(req, error_text(exc))
+        return None
     finally:
         # A pooled PostgreSQL connection goes back to the pool; a charge thread keeps its SQLite one
         # (opening SQLite costs more than the charge itself).
@@ -250,14 +367,93 @@ def _charge_with_retries(req: ChargeRequest):
 
 
 def submit(req: ChargeRequest) -> Future:
-    """Queue a charge; it runs on the charge thread pool and is tracked until done."""
+    """Queue a charge on the charge threads; it is tracked until done (`drain`)."""
     global _executor
     if _executor is None:
         _executor = ThreadPoolExecutor(max_workers=settings.CHARGE_WORKERS, thread_name_prefix="charge")
-    future = _executor.submit(_charge_with_retries, req)
+    future = _executor.submit(settle_sync, req)
     _pending.add(future)
     future.add_done_callback(_pending.discard)
     return future
+
+
+async def settle(req: ChargeRequest):
+    """The charge, settled (applied or kept) before the caller goes on: an answer's last bytes wait for
+    it, so a process killed after a client got its whole answer has already charged it. A caller that is
+    cancelled meanwhile does not stop the charge."""
+    return await asyncio.shield(asyncio.wrap_future(submit(req)))
+
+
+_last_replay_check = 0.0
+REPLAY_CHECK_EVERY = 10.0
+
+
+def journal_waiting() -> bool:
+    return _journal_path().exists()
+
+
+def _replay_soon() -> None:
+    """After a charge went through, the database is back: apply what was journaled meanwhile (checked at
+    most every REPLAY_CHECK_EVERY seconds; a file check, no query)."""
+    global _last_replay_check
+    now = time.monotonic()
+    if now - _last_replay_check < REPLAY_CHECK_EVERY:
+        return
+    _last_replay_check = now
+    if journal_waiting():
+        replay_journal()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _take_journal() -> list[Path]:
+    """The journal, and what a process that died while replaying had taken, each renamed to a name of
+    this replay's own (a rename is atomic: two replayers never take the same file)."""
+    path = _journal_path()
+    candidates = [path] if path.exists() and path.stat().st_size else []
+    for left in path.parent.glob(f"{path.stem}.replaying-*"):
+        pid = left.name.rpartition(".replaying-")[2].partition("-")[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            candidates.append(left)
+    taken = []
+    for candidate in candidates:
+        mine = path.with_suffix(f".replaying-{os.getpid()}-{uuid.uuid4().hex}")
+        try:
+            os.rename(candidate, mine)
+        except FileNotFoundError:
+            continue  # another replay took it
+        taken.append(mine)
+    return taken
+
+
+def replay_journal() -> int:
+    """Apply the journaled charges (a periodic task, and at start-up); returns how many were settled."""
+    settled = 0
+    for taken in _take_journal():
+        for line in taken.read_text().splitlines():
+            try:
+                req = from_payload(json.loads(line)["payload"])
+            except (ValueError, KeyError, TypeError):
+                log.error("unreadable journaled charge kept aside: %r", line[:200])
+                with _journal_path().with_suffix(".unreadable").open("a") as out:
+                    out.write(line + "\n")
+                continue
+            except Exception as exc:  # the database is not there yet: keep it for the next replay
+                log.warning("journaled charge not replayed yet: %s", error_text(exc))
+                _journal_line(line)
+                continue
+            settle_sync(req)  # charged once (idempotent by request id); refused → FailedCharge; down → journal
+            settled += 1
+        taken.unlink()
+    return settled
 
 
 async def drain():

@@ -76,6 +76,10 @@ class UsageLog(models.Model):
     priced_by_fallback = models.BooleanField(
         default=False, help_text=_("The model was not in the price table; the fallback price was used")
     )
+    usage_incomplete = models.BooleanField(
+        _("usage incomplete"), default=False,
+        help_text=_("The client left and the upstream's final usage could not be read in time: charged what was seen"),
+    )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     objects = UsageLogQuerySet.as_manager()
@@ -97,3 +101,27 @@ class UsageLog(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens + self.cache_read_tokens + self.cache_creation_tokens
+
+
+class FailedCharge(models.Model):
+    """A charge that could not be applied (not a passing database error): kept, shown to the admin, retried.
+
+    `payload` is the whole charge request as JSON (ASCII-escaped, so even text the usage log refused can be
+    stored); retrying applies it through the one charge transaction, which stays idempotent by request id.
+    """
+
+    request_id = models.CharField(max_length=100, db_index=True)
+    payload = models.JSONField()
+    error = models.TextField(_("error"))
+    attempts = models.PositiveIntegerField(_("attempts"), default=1)
+    created_at = models.DateTimeField(_("failed at"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
+    usage_log = models.ForeignKey(UsageLog, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("failed charge")
+        verbose_name_plural = _("failed charges")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.request_id} ({'resolved' if self.resolved_at else 'open'})"

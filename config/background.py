@@ -16,6 +16,8 @@ PERIODIC_TASKS: list[tuple[int, str]] = []
 PERIODIC_TASKS.append((settings.TOKEN_REFRESH_INTERVAL, "accounts.tasks.refresh_expiring_tokens"))
 # Last-use times of accounts are batched in memory; the gateway flushes them itself, this catches the tail.
 PERIODIC_TASKS.append((int(settings.LAST_USED_FLUSH_INTERVAL), "gateway.scheduler.flush_last_used"))
+# Charges journaled while the database was unreachable (the gateway also replays them itself).
+PERIODIC_TASKS.append((60, "billing.charge.replay_journal"))
 
 
 def _call(dotted: str):

@@ -100,9 +100,28 @@ TEMPLATES = [
 ASGI_APPLICATION = "config.asgi.application"
 WSGI_APPLICATION = "config.wsgi.application"
 
-if DATABASE_URL:
+
+def _sqlite(path) -> dict:
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": path,
+        "OPTIONS": {
+            # IMMEDIATE takes the write lock at BEGIN, so concurrent charges queue instead of
+            # failing with "database is locked" when a read transaction tries to upgrade.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # A file, not memory, so that a gateway started in another process by a test shares it.
+        "TEST": {"NAME": str(DATA_DIR / f"test-{env('PYTEST_XDIST_WORKER', default='main')}.sqlite3")},
+    }
+
+
+if DATABASE_URL.startswith("sqlite:"):  # another SQLite file (a test's gateway process), same settings
+    DATABASES = {"default": _sqlite(env.db_url("DATABASE_URL")["NAME"])}
+elif DATABASE_URL:
     DATABASES = {"default": env.db_url("DATABASE_URL")}
-    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # sqlite:// URLs have no pool
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=2),
@@ -110,21 +129,7 @@ if DATABASE_URL:
             "timeout": env.int("DB_POOL_TIMEOUT", default=10),
         }
 else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "subrelay.sqlite3",
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock at BEGIN, so concurrent charges queue instead of
-                # failing with "database is locked" when a read transaction tries to upgrade.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-            # A file, not memory, so that a gateway started in another process by a test shares it.
-            "TEST": {"NAME": str(DATA_DIR / f"test-{env('PYTEST_XDIST_WORKER', default='main')}.sqlite3")},
-        }
-    }
+    DATABASES = {"default": _sqlite(DATA_DIR / "subrelay.sqlite3")}
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -148,9 +153,17 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Prompts of 64 MB and more must pass; Django checks this when a view reads request.body.
+# Prompts of 64 MB and more must pass on the gateway; the admin and REST API take far less. Both are
+# enforced from Content-Length and while the body arrives, before authentication (config/asgi.py).
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=80 * 1024 * 1024)
+SITE_MAX_BODY_BYTES = env.int("SITE_MAX_BODY_BYTES", default=10 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+# A body that stops arriving for this long is abandoned (408).
+HTTP_BODY_TIMEOUT = env.float("HTTP_BODY_TIMEOUT", default=60.0)
+# The server's own limits (config/server.py): the header block, its fields, the time to send it.
+HTTP_MAX_HEADER_BYTES = env.int("HTTP_MAX_HEADER_BYTES", default=64 * 1024)
+HTTP_MAX_HEADERS = env.int("HTTP_MAX_HEADERS", default=100)
+HTTP_HEADER_TIMEOUT = env.float("HTTP_HEADER_TIMEOUT", default=30.0)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10000
 
 REST_FRAMEWORK = {
@@ -182,6 +195,10 @@ STREAM_IDLE_TIMEOUT = env.float("STREAM_IDLE_TIMEOUT", default=180.0)
 # A non-streaming upstream answer larger than this is refused with 502 (the gateway holds it in memory).
 UPSTREAM_RESPONSE_MAX_BYTES = env.int("UPSTREAM_RESPONSE_MAX_BYTES", default=8 * 1024 * 1024)
 STREAM_KEEPALIVE_INTERVAL = env.float("STREAM_KEEPALIVE_INTERVAL", default=10.0)
+# A client that hangs up still pays what the upstream bills: its stream is read on this long (and at most
+# this many bytes) for the final usage; past either limit, what was seen is charged and flagged.
+STREAM_DRAIN_TIMEOUT = env.float("STREAM_DRAIN_TIMEOUT", default=60.0)
+STREAM_DRAIN_MAX_BYTES = env.int("STREAM_DRAIN_MAX_BYTES", default=16 * 1024 * 1024)
 MAX_ACCOUNT_SWITCHES = env.int("MAX_ACCOUNT_SWITCHES", default=10)
 AUTH_CACHE_TTL = env.int("AUTH_CACHE_TTL", default=300)
 AUTH_CACHE_LOCAL_TTL = env.float("AUTH_CACHE_LOCAL_TTL", default=15.0)

@@ -9,6 +9,7 @@ import aiohttp
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
+from billing import charge as billing
 from gateway import cachettl, charges, http, slots
 from gateway.auth import AuthContext
 from gateway.dialects import Inbound
@@ -39,25 +40,33 @@ async def release_slots(ctx: AuthContext, inbound: Inbound, lease):
 
 # --- JSON ------------------------------------------------------------------------------------------------
 async def answer_json(ctx: AuthContext, inbound: Inbound, attempt: Attempt) -> HttpResponse:
-    """Read the whole upstream answer, fix it up where a rule says so, charge, return it."""
+    """Read the whole upstream answer, fix it up where a rule says so, charge it, give the slots back, return
+    it. A client that leaves meanwhile does not stop any of that: the upstream bills the answer anyway."""
+    return await asyncio.shield(spawn(_read_and_charge(ctx, inbound, attempt)))
+
+
+async def _read_and_charge(ctx: AuthContext, inbound: Inbound, attempt: Attempt) -> HttpResponse:
     upstream = attempt.response
     try:
-        raw = await http.read_limited(upstream, settings.UPSTREAM_RESPONSE_MAX_BYTES)
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        log.warning("reading the upstream answer failed: %r", exc)
-        upstream.close()
-        raise upstream_failed()
+        try:
+            raw = await http.read_limited(upstream, settings.UPSTREAM_RESPONSE_MAX_BYTES)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            log.warning("reading the upstream answer failed: %r", exc)
+            upstream.close()
+            raise upstream_failed()
+        finally:
+            upstream.release()
+        raw = attempt.upstream.decode_json(raw)
+        out, usage, overridden = inbound.dialect.answer_json(raw, inbound, attempt.mapped_model, attempt.ttl_target)
+        response = HttpResponse(out, status=upstream.status,
+                                content_type=upstream.headers.get("content-type", "application/json"))
+        attempt.copy_headers(response)
+        if usage.known:  # durable before the answer leaves
+            await charges.settle(ctx, inbound, attempt, usage, overridden=overridden, stream=False,
+                                 first_token_ms=None, status=upstream.status)
+        return response
     finally:
-        upstream.release()
-    raw = attempt.upstream.decode_json(raw)
-    out, usage, overridden = inbound.dialect.answer_json(raw, inbound, attempt.mapped_model, attempt.ttl_target)
-    response = HttpResponse(out, status=upstream.status,
-                            content_type=upstream.headers.get("content-type", "application/json"))
-    attempt.copy_headers(response)
-    if usage.known:
-        charges.submit(ctx, inbound, attempt, usage, overridden=overridden, stream=False, first_token_ms=None,
-                       status=upstream.status)
-    return response
+        await release_slots(ctx, inbound, attempt.lease)
 
 
 # --- streams ---------------------------------------------------------------------------------------------
@@ -80,17 +89,23 @@ class ClosingStream(StreamingHttpResponse):
 
 
 class StreamRelay:
-    """One upstream stream on its way to the client; `finish()` is its single end."""
+    """One upstream stream on its way to the client; `finish()` is its single end.
+
+    The dialect's processor holds back the stream's terminal event; it leaves only once the charge is
+    settled, so a client that saw the whole stream has been charged. A client that leaves early still
+    pays what the upstream bills: the upstream is read on (at most STREAM_DRAIN_TIMEOUT seconds and
+    STREAM_DRAIN_MAX_BYTES) for its final usage, and the slots go back when that ends.
+    """
 
     def __init__(self, ctx: AuthContext, inbound: Inbound, attempt: Attempt):
         self.ctx = ctx
         self.inbound = inbound
         self.attempt = attempt
-        self.loop = asyncio.get_running_loop()
         self.ttl = attempt.ttl_target
         self.decode = attempt.upstream.stream_decoder(attempt.account)
         self.processor = inbound.dialect.stream_processor(inbound, attempt.mapped_model, self.ttl)
-        self.complete = False
+        self.complete = False  # the upstream stream was read to its end
+        self.charged = False
         self._finished = False
 
     def response(self) -> StreamingHttpResponse:
@@ -126,30 +141,71 @@ class StreamRelay:
             if tail := processor.flush():
                 yield tail
             self.complete = True
+            await self._charge(incomplete=not processor.ended_cleanly)
+            if processor.held:
+                yield processor.held
             if not processor.ended_cleanly:
                 yield dialect.error_event(502, "Upstream stream ended unexpectedly", error_type="api_error")
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("upstream stream of account %s failed: %r", self.attempt.account.pk, exc)
+            await self._charge(incomplete=True)  # nothing more will come: charge what was seen, now
             yield dialect.error_event(502, "Upstream stream failed", error_type="api_error")
         finally:
             self.finish()
 
+    def _charge_request(self, incomplete: bool):
+        usage = self.processor.usage
+        if self.charged or not usage.known:
+            return None
+        self.charged = True
+        overridden = cachettl.apply_to_usage(usage, self.ttl)
+        return charges.request(self.ctx, self.inbound, self.attempt, usage, overridden=overridden, stream=True,
+                               first_token_ms=self.processor.first_token_ms, status=self.attempt.response.status,
+                               incomplete=incomplete)
+
+    async def _charge(self, incomplete: bool):
+        if (req := self._charge_request(incomplete)) is not None:
+            await billing.settle(req)
+
     def finish(self):
-        """Once: end the upstream request (cancelling it if unfinished), charge what is known, free slots."""
+        """Once: a stream read to its end gives back its upstream and slots; an unfinished one is drained."""
         if self._finished:
             return
         self._finished = True
-        upstream = self.attempt.response
         if self.complete:
-            upstream.release()
+            self.attempt.response.release()
+            if (req := self._charge_request(incomplete=not self.processor.ended_cleanly)) is not None:
+                billing.submit(req)  # the client left while the charge was being settled
+            spawn(release_slots(self.ctx, self.inbound, self.attempt.lease))
         else:
-            upstream.close()  # closes the connection: the upstream sees the request cancelled
-        usage = self.processor.usage
-        if usage.known:
-            overridden = cachettl.apply_to_usage(usage, self.ttl)
-            charges.submit(self.ctx, self.inbound, self.attempt, usage, overridden=overridden, stream=True,
-                           first_token_ms=self.processor.first_token_ms, status=upstream.status)
-        spawn(release_slots(self.ctx, self.inbound, self.attempt.lease))
+            spawn(self._drain())
+
+    async def _drain(self):
+        """The client is gone (or the upstream broke): read the rest for the final usage, charge, free the slots."""
+        upstream, processor, decode = self.attempt.response, self.processor, self.decode
+        cut_short = False
+        try:
+            read = 0
+            async with asyncio.timeout(settings.STREAM_DRAIN_TIMEOUT):
+                while chunk := await upstream.content.readany():
+                    read += len(chunk)
+                    if read > settings.STREAM_DRAIN_MAX_BYTES:
+                        cut_short = True
+                        break
+                    processor.feed(decode(chunk) if decode is not None else chunk)
+            processor.flush()
+        except (TimeoutError, aiohttp.ClientError):
+            cut_short = True
+        finally:
+            if cut_short or not processor.ended_cleanly:
+                upstream.close()  # the upstream sees the request cancelled
+            else:
+                upstream.release()
+            try:
+                if (req := self._charge_request(incomplete=cut_short or not processor.ended_cleanly)) is not None:
+                    billing.submit(req)
+            finally:
+                await release_slots(self.ctx, self.inbound, self.attempt.lease)
 
 
 class WaitingStream:
@@ -184,10 +240,9 @@ class WaitingStream:
                 yield dialect.relayed_error_event(result)
                 return
             if not result.is_stream:
-                try:
-                    await answer_json(self.ctx, self.inbound, result)  # charged, but cannot be streamed now
-                finally:
-                    await release_slots(self.ctx, self.inbound, result.lease)
+                # The client is told it got nothing, and nothing is what it pays for.
+                result.response.close()
+                await release_slots(self.ctx, self.inbound, result.lease)
                 yield dialect.error_event(502, "Upstream answered without a stream", error_type="api_error")
                 return
             self.relay = StreamRelay(self.ctx, self.inbound, result)  # it gives both slots back at its end

@@ -17,7 +17,14 @@ from core import db, jsonutil
 from gateway import failover, http, scheduler, slots
 from gateway.auth import AuthContext
 from gateway.dialects import Inbound
-from gateway.errors import GatewayError, concurrency_exceeded, failover_exhausted, no_available_account, upstream_failed
+from gateway.errors import (
+    GatewayError,
+    concurrency_exceeded,
+    failover_exhausted,
+    hint_relayed,
+    no_available_account,
+    upstream_failed,
+)
 from gateway.upstreams import UpstreamMisconfigured
 
 log = logging.getLogger(__name__)
@@ -68,6 +75,7 @@ def relayed_error(inbound: Inbound, upstream, status: int, headers, body: bytes)
     else:
         response = HttpResponse(body, status=status, content_type=headers.get("content-type", "application/json"))
     upstream.pass_headers(headers, response)
+    hint_relayed(response)
     return response
 
 

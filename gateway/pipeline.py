@@ -28,6 +28,7 @@ async def serve(request, dialect: Dialect, action: str, *, billed: bool = True, 
     if platform is not None and platform not in dialect.platforms:
         raise GatewayError(404, f"{request.path} is not available for {platform} groups", error_type="not_found_error")
     inbound = dialect.read(request, action, **path)
+    inbound.holder = request.subrelay_id  # the usage log's request id is the one the client was told
     if not billed:
         return await relay_unbilled(request, ctx, inbound)
     return await relay(request, ctx, inbound)
@@ -77,10 +78,7 @@ async def _answer(ctx: AuthContext, inbound: Inbound, result) -> HttpResponse:
         return result
     if result.is_stream:
         return answers.StreamRelay(ctx, inbound, result).response()  # it gives both slots back at its end
-    try:
-        return await answers.answer_json(ctx, inbound, result)
-    finally:
-        await answers.release_slots(ctx, inbound, result.lease)
+    return await answers.answer_json(ctx, inbound, result)  # so does the JSON answer
 
 
 async def relay_unbilled(request, ctx: AuthContext, inbound: Inbound) -> HttpResponse:

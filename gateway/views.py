@@ -4,9 +4,11 @@ import functools
 import json
 import logging
 import time
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.utils import timezone
@@ -15,7 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from core import db
 from gateway import dialects, pipeline
 from gateway.auth import authenticate
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, bad_request, hint_relayed
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +51,42 @@ async def healthz(request):
 
 def gateway_view(dialect, *methods):
     """A gateway view in `dialect`: method check, GatewayError → its response, anything unexpected → a
-    logged 500 in the same shape (never Django's HTML error page)."""
+    logged 500 in the same shape (never Django's HTML error page). Every answer carries the request's id
+    (`x-subrelay-request-id`, also `request-id` unless the upstream gave its own) and every refusal a
+    retry hint."""
 
     def wrap(view):
         @functools.wraps(view)
         async def inner(request, **kwargs):
-            if request.method not in methods:
-                return dialect.error_response(405, f"Method {request.method} not allowed",
-                                              error_type="invalid_request_error")
-            try:
-                return await view(request, **kwargs)
-            except GatewayError as exc:
-                return exc.response(dialect)
-            except Exception:
-                log.exception("gateway request %s %s failed", request.method, request.path)
-                return dialect.error_response(500, "Internal error", code="INTERNAL_ERROR", error_type="api_error")
+            request.subrelay_id = uuid.uuid4().hex
+            response = await _answer(view, dialect, methods, request, kwargs)
+            response["x-subrelay-request-id"] = request.subrelay_id
+            if "request-id" not in response:
+                response["request-id"] = f"req_{request.subrelay_id}"
+            if response.status_code >= 400 and "x-should-retry" not in response:
+                hint_relayed(response)
+            return response
 
         return inner
 
     return wrap
+
+
+async def _answer(view, dialect, methods, request, kwargs):
+    if request.method not in methods:
+        return GatewayError(405, f"Method {request.method} not allowed", error_type="invalid_request_error").response(
+            dialect)
+    try:
+        return await view(request, **kwargs)
+    except GatewayError as exc:
+        return exc.response(dialect)
+    except RequestDataTooBig:
+        return GatewayError(413, "Request body too large", error_type="request_too_large").response(dialect)
+    except SuspiciousOperation as exc:  # e.g. more query fields than DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return bad_request(f"Bad request: {exc}").response(dialect)
+    except Exception:
+        log.exception("gateway request %s %s failed", request.method, request.path)
+        return GatewayError(500, "Internal error", code="INTERNAL_ERROR", error_type="api_error").response(dialect)
 
 
 @gateway_view(dialects.ANTHROPIC, "POST")

@@ -83,8 +83,13 @@ def bedrock_fake(_bedrock_fake_server, settings):
 @pytest.fixture(scope="session")
 def gateway_server(django_db_setup, django_db_blocker):
     """subrelay served by uvicorn in a thread of this process (same test database)."""
+    from django.conf import settings
+
     from tests.live import LiveServer
 
+    # Charges a previous run journaled belong to its database, not this one.
+    for stale in settings.DATA_DIR.glob("pending-charges*"):
+        stale.unlink()
     if os.environ.get("REDIS_URL"):
         import redis
 

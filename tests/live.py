@@ -30,7 +30,10 @@ class LiveServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-        config = uvicorn.Config(application, lifespan="on", log_level="warning", loop="asyncio", timeout_keep_alive=30)
+        from config.server import uvicorn_options
+
+        options = {**uvicorn_options(), "loop": "asyncio", "timeout_keep_alive": 30}
+        config = uvicorn.Config(application, **options)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True,
                                         name="subrelay-live")
@@ -119,3 +122,63 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+class ServeProcess:
+    """`manage.py serve` in a process of its own, on the test database (SQLite file or PostgreSQL) and the
+    test Redis: for tests that need more than one gateway, or one that can be killed."""
+
+    def __init__(self, **env):
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        from django.conf import settings
+        from django.db import connection
+
+        db = connection.settings_dict
+        if connection.vendor == "sqlite":
+            database_url = f"sqlite:///{db['NAME']}"
+        else:
+            database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": settings.REDIS_URL or "",
+                    "DATA_DIR": str(settings.DATA_DIR), "LOG_LEVEL": "WARNING", **env}
+        if not settings.REDIS_URL:
+            self.env.pop("REDIS_URL")
+        self.root, self.python, self.subprocess = Path(__file__).resolve().parents[1], sys.executable, subprocess
+        self.process = None
+        self.url = ""
+
+    def start(self, timeout: float = 30) -> "ServeProcess":
+        import httpx
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{port}"
+        self.process = self.subprocess.Popen(
+            [self.python, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)], cwd=self.root,
+            env=self.env, stdout=self.subprocess.DEVNULL, stderr=self.subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"serve did not start: {self.process.stderr.read().decode()[-2000:]}")
+            time.sleep(0.1)
+
+    def kill(self):
+        import signal
+
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)

@@ -55,7 +55,7 @@ class Store:
     async def get_many(self, keys: list[str]) -> list[bytes | None]:
         raise NotImplementedError
 
-    async def set(self, key: str, value: bytes | str | int, ttl: float) -> None:
+    async def set(self, key: str, value: bytes | str | int, ttl: float, only_if_absent: bool = False) -> None:
         raise NotImplementedError
 
     async def delete(self, key: str) -> None:

@@ -2,17 +2,27 @@
 
 Async operations have no await inside, so each is atomic on the event loop; the sync ones (counters,
 locks, invalidation from threads) take a lock of their own.
+
+Other processes on the host (an operator's `manage.py` command disabling a key, say) cannot reach this
+memory, so every publish also touches a marker file in DATA_DIR; the server looks at it at most once a
+second (on its requests) and, when someone else touched it, tells every listener that anything may have
+changed ("*"). A change made from the command line is seen within about a second.
 """
 
 import contextlib
+import os
 import threading
 import time
+import uuid
+from pathlib import Path
 
 from django.conf import settings
 
 from core.store.base import Store
 
 MAX_VALUES = 100_000  # beyond this, expired values are swept on the next write
+MARKER = "changes"
+MARKER_CHECK_EVERY = 1.0
 
 
 class MemoryStore(Store):
@@ -26,6 +36,36 @@ class MemoryStore(Store):
         self._listeners: dict[str, list] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._marker = Path(settings.DATA_DIR) / MARKER
+        self._marker_seen = self._marker_state()
+        self._marker_checked = time.monotonic()
+
+    # --- changes made by other processes ---------------------------------------------------------
+    def _marker_state(self):
+        try:
+            stat = self._marker.stat()
+        except OSError:
+            return None
+        return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+    def _touch_marker(self) -> None:
+        temporary = self._marker.with_name(f".{MARKER}-{uuid.uuid4().hex}")
+        try:
+            temporary.write_text(uuid.uuid4().hex)
+            os.replace(temporary, self._marker)
+        except OSError:
+            return
+        self._marker_seen = self._marker_state()
+
+    def _poll_marker(self) -> None:
+        now = time.monotonic()
+        if now - self._marker_checked < MARKER_CHECK_EVERY:
+            return
+        self._marker_checked = now
+        state = self._marker_state()
+        if state != self._marker_seen:
+            self._marker_seen = state
+            self._tell_listeners("*")
 
     # --- slots ---------------------------------------------------------------------------------------
     def _live(self, key: str) -> dict[str, float]:
@@ -37,6 +77,7 @@ class MemoryStore(Store):
         return holders or {}
 
     async def acquire(self, key, limit, holder):
+        self._poll_marker()  # every request takes a slot: the cheapest place to look once a second
         holders = self._live(key)
         if holder not in holders and limit > 0 and len(holders) >= limit:
             return False
@@ -87,8 +128,10 @@ class MemoryStore(Store):
             out.append(entry[0] if entry is not None and entry[1] > now else None)
         return out
 
-    async def set(self, key, value, ttl):
+    async def set(self, key, value, ttl, only_if_absent=False):
         now = time.monotonic()
+        if only_if_absent and (entry := self._values.get(key)) is not None and entry[1] > now:
+            return
         if len(self._values) > MAX_VALUES:
             for stale in [k for k, (_, expires) in self._values.items() if expires <= now]:
                 self._values.pop(stale, None)
@@ -114,6 +157,12 @@ class MemoryStore(Store):
     def publish(self, channel, message):
         for callback in list(self._listeners.get(channel, ())):
             callback(message)
+        self._touch_marker()
+
+    def _tell_listeners(self, message: str) -> None:
+        for callbacks in list(self._listeners.values()):
+            for callback in list(callbacks):
+                callback(message)
 
     def listen(self, channel, callback):
         callbacks = self._listeners.setdefault(channel, [])

@@ -136,8 +136,8 @@ class RedisStore(Store):
             return [await self._client().get(keys[0])]
         return await self._client().mget(keys)
 
-    async def set(self, key, value, ttl):
-        await self._client().set(key, value, px=max(int(ttl * 1000), 1))
+    async def set(self, key, value, ttl, only_if_absent=False):
+        await self._client().set(key, value, px=max(int(ttl * 1000), 1), nx=only_if_absent)
 
     def delete_now(self, keys):
         if keys:

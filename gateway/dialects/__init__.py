@@ -4,6 +4,8 @@ Each route names its dialect; a path no route serves is answered in the dialect 
 (`for_path`). Adding a protocol = one module here, registered below.
 """
 
+import uuid
+
 from django.http import HttpResponse
 
 from gateway.dialects.anthropic import AnthropicMessages
@@ -34,7 +36,12 @@ def for_platform(platform: str | None) -> Dialect:
 
 
 def not_found(path: str) -> HttpResponse:
-    return for_path(path).error_response(404, f"Not found: {path[:200]}")
+    """A gateway path no route serves (config.urls' 404 handler)."""
+    from gateway.errors import GatewayError
+
+    response = GatewayError(404, f"Not found: {path[:200]}").response(for_path(path))
+    response["request-id"] = f"req_{uuid.uuid4().hex}"
+    return response
 
 
 __all__ = [

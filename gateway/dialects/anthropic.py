@@ -16,7 +16,14 @@ from billing.cost import Usage
 from core import jsonutil
 from gateway import cachettl, sessions
 from gateway.cachettl import FIVE_M, ONE_H, as_int
-from gateway.dialects.base import Dialect, Inbound, StreamProcessor
+from gateway.dialects.base import (
+    MAX_MODEL_NAME,
+    Dialect,
+    Inbound,
+    StreamProcessor,
+    forwarded_header,
+    stored_text,
+)
 from gateway.errors import GatewayError, bad_request
 
 # Client headers worth passing on upstream; everything else (keys, cookies, hop-by-hop, encodings) stays.
@@ -108,7 +115,8 @@ def _data(block: bytes) -> bytes | None:
 
 
 class MessagesStream(StreamProcessor):
-    """Anthropic SSE: split into events, parse the two that carry usage, relay the rest as they are."""
+    """Anthropic SSE: split into events, parse the two that carry usage, relay the rest as they are;
+    `message_stop` is held back (`held`) until the pipeline has charged."""
 
     def __init__(self, *, ttl_target: str | None = None, model_back: str | None = None, started: float = 0.0):
         super().__init__(started)
@@ -142,9 +150,11 @@ class MessagesStream(StreamProcessor):
 
     def _event(self, block: bytes) -> bytes:
         kind = _event_type(block)
-        if kind == b"message_stop":
+        if kind == b"message_stop" or self.saw_stop:
             self.saw_stop = True
-        elif kind == b"error":
+            self.held += block
+            return b""
+        if kind == b"error":
             self.saw_error = True
         if kind not in _PARSED:
             return block
@@ -196,13 +206,19 @@ class AnthropicMessages(Dialect):
         model = data.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("model is required")
+        stored_text(model, "model", MAX_MODEL_NAME)
+        metadata = data.get("metadata")
+        if isinstance(metadata, dict):
+            for name, value in metadata.items():
+                if isinstance(value, str):
+                    stored_text(value, f"metadata.{str(name)[:50]}")
         headers = {}
         for name, value in request.META.items():
             if not name.startswith("HTTP_") and name != "CONTENT_TYPE":
                 continue
             lower = name.removeprefix("HTTP_").replace("_", "-").lower()
             if lower in PASSTHROUGH_HEADERS or lower.startswith("x-stainless-"):
-                headers[lower] = value
+                headers[lower] = forwarded_header(value)
         return Inbound(
             dialect=self, action=action, endpoint=request.path, body=body, data=data, model=model,
             stream=data.get("stream") is True and action == "messages", headers=headers,

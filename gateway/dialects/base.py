@@ -16,6 +16,31 @@ from django.http import HttpResponse, JsonResponse
 
 from billing.cost import Usage
 
+MAX_MODEL_NAME = 256
+MAX_FORWARDED_HEADER = 4096  # a client header value passed upstream is cut to this many characters
+
+
+def stored_text(value, field: str, max_length: int | None = None) -> str:
+    """A body string the gateway keeps (in the usage log, a session key): text a database can store, or
+    a 400 in the caller's shape. Lone surrogates ("\\ud800") are valid JSON but no valid UTF-8."""
+    from gateway.errors import bad_request
+
+    if not isinstance(value, str):
+        raise bad_request(f"{field} must be a string")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request(f"{field} is not valid UTF-8 text")
+    if "\x00" in value:
+        raise bad_request(f"{field} must not contain NUL characters")
+    if max_length is not None and len(value) > max_length:
+        raise bad_request(f"{field} is longer than {max_length} characters")
+    return value
+
+
+def forwarded_header(value: str) -> str:
+    return value[:MAX_FORWARDED_HEADER]
+
 
 @dataclass
 class Inbound:
@@ -48,6 +73,9 @@ class StreamProcessor:
         self.started = started or time.monotonic()
         self.first_token_ms: int | None = None
         self.saw_error = False
+        # The stream's terminal event (and anything after it), held back by `feed`: the pipeline sends it
+        # once the charge is settled, so a client that got the whole stream has been charged.
+        self.held = b""
 
     def _first_bytes(self):
         if self.first_token_ms is None:

@@ -58,11 +58,8 @@ def watch() -> None:
 
 def _bump_shared() -> None:
     _drop_local()
-    store = get_store()
-    if not store.shared:
-        return
     try:
-        store.publish(CHANNEL, "changed")
+        get_store().publish(CHANNEL, "changed")  # every process; the memory store tells the host's others
     except Exception:
         log.exception("could not publish the scheduler snapshot invalidation")
 

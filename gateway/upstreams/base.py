@@ -72,7 +72,8 @@ class Upstream:
     pool_mode = False  # whether pool mode (retry in place, never mark) applies to its accounts
     beta_scope = ""  # the Anthropic beta policy scope its accounts fall under ("" = not an Anthropic upstream)
     # Answer headers the client sees: (upstream name, name for the client).
-    response_headers = (("request-id", "request-id"), ("x-request-id", "x-request-id"), ("retry-after", "retry-after"))
+    response_headers = (("request-id", "request-id"), ("x-request-id", "x-request-id"), ("retry-after", "retry-after"),
+                        ("x-should-retry", "x-should-retry"))
 
     def handles(self, account) -> bool:
         return account.platform == self.platform and account.type in self.types

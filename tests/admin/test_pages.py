@@ -23,6 +23,9 @@ def one_of_each(admin_user, make_account, make_group, make_key):
     key = make_key(group=group)
     Proxy.objects.create(name="p", host="127.0.0.1", port=8080, password="proxy-secret")
     BetaRule.objects.create(beta_token="context-1m-2025-08-07", action="filter", scope="oauth")
+    from billing.models import FailedCharge
+
+    FailedCharge.objects.create(request_id="client:x", payload={"model": "m", "usage": {}}, error="IntegrityError")
     ModelPrice.objects.create(model="m", input=Decimal(1), output=Decimal(2))
     UsageLog.objects.create(request_id="r1", user=admin_user, api_key=key, account=account, group=group, model="m")
     UserGroupRate.objects.create(user=admin_user, group=group, rate_multiplier=Decimal("1.5"))

@@ -75,27 +75,49 @@ def test_events_reach_the_client_while_the_upstream_holds_back(anthropic_fake, g
     assert "event: message_stop" in rest
 
 
-def test_client_disconnect_cancels_upstream_frees_slots_and_charges(anthropic_fake, gateway_url):
+def test_a_client_that_hangs_up_still_pays_what_the_upstream_bills(anthropic_fake, gateway_url):
+    """The stream is read on after the client left, to its final usage (reference §2.11)."""
     setup = make_setup(anthropic_fake.url, balance="10")
-    events = stream_events(model="claude-haiku-4-5", usage_=usage(input=1_000_000, output=500))
-    anthropic_fake.reply(Reply(events=events, hold_after=2))
+    events = stream_events(model="claude-haiku-4-5", texts=("t",) * 20, usage_=usage(input=1_000_000, output=500))
+    anthropic_fake.reply(Reply(events=events, hold_after=21))  # 19 of the 20 deltas, then the upstream waits
     body = {**BODY, "model": "claude-haiku-4-5"}
     with httpx.stream("POST", gateway_url + "/v1/messages", json=body, headers={"x-api-key": setup.raw_key}) as r:
         assert r.status_code == 200, r.read()
         lines = r.iter_lines()  # keep it: a dropped iterator closes the connection
         assert next(lines) == "event: message_start"
-        assert slot_count(f"user:{setup.user.pk}") == 1
-    # The client hung up; the gateway must hang up on the upstream too.
+    # The client is gone; the gateway keeps its slots and the upstream request until the stream ends.
+    assert slot_count(f"user:{setup.user.pk}") == 1
+    assert not anthropic_fake.requests[0].disconnected
+    anthropic_fake.release()
+    assert wait_until(lambda: slot_count(f"user:{setup.user.pk}") == 0)
+    assert wait_until(lambda: slot_count(f"account:{setup.account.pk}") == 0)
+    assert anthropic_fake.requests[0].completed
+    drain_sync()
+    log = wait_until(lambda: UsageLog.objects.first())
+    assert (log.input_tokens, log.output_tokens, log.usage_incomplete) == (1_000_000, 500, False)
+    setup.refresh()
+    assert setup.user.balance == Decimal("10") - log.actual_cost == Decimal("10") - Decimal("1.0025")
+
+
+def test_past_the_drain_limit_what_was_seen_is_charged_and_flagged(anthropic_fake, gateway_url, settings):
+    settings.STREAM_DRAIN_TIMEOUT = 0.5
+    setup = make_setup(anthropic_fake.url, balance="10")
+    events = stream_events(model="claude-haiku-4-5", usage_=usage(input=1_000_000, output=500))
+    anthropic_fake.reply(Reply(events=events, hold_after=2))
+    body = {**BODY, "model": "claude-haiku-4-5"}
+    with httpx.stream("POST", gateway_url + "/v1/messages", json=body, headers={"x-api-key": setup.raw_key}) as r:
+        lines = r.iter_lines()
+        assert next(lines) == "event: message_start"
+    # Then the gateway hangs up on the upstream too, and frees the slots.
     assert wait_until(lambda: anthropic_fake.requests[0].disconnected)
     assert not anthropic_fake.requests[0].completed
     assert wait_until(lambda: slot_count(f"user:{setup.user.pk}") == 0)
     assert wait_until(lambda: slot_count(f"account:{setup.account.pk}") == 0)
     drain_sync()
     log = wait_until(lambda: UsageLog.objects.first())
-    assert log.input_tokens == 1_000_000 and log.output_tokens == 1  # what message_start reported
+    assert (log.input_tokens, log.output_tokens, log.usage_incomplete) == (1_000_000, 1, True)  # message_start's
     setup.refresh()
-    assert setup.user.balance == Decimal("10") - log.actual_cost
-    assert log.actual_cost == Decimal("1.000005")
+    assert setup.user.balance == Decimal("10") - Decimal("1.000005")
 
 
 def test_broken_upstream_stream_ends_with_an_error_event_and_charges_known_usage(anthropic_fake, gateway_url):

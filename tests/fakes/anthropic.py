@@ -10,11 +10,11 @@ Usage (see the `anthropic_fake` fixture in tests/conftest.py):
     ... call the gateway ...
     fake.requests[-1].headers["x-api-key"], fake.requests[-1].json["model"], .path, .disconnected
 
-Replies are used in order, one per request (any path); with none queued the fake answers a plain
-message (JSON or SSE, as the request asked). `delay`: a JSON answer comes that many seconds late, SSE
-events after the first come that many seconds apart. `hold_after=N` sends N events, then waits for
-`fake.release()`; `close_after=N` drops the connection after N events (a broken stream); `drop=True`
-closes the connection without answering at all.
+Replies are used in order, one per request (any path); with none queued, or a queued one with neither
+`body` nor `events`, the fake answers a plain message (JSON or SSE, as the request asked). `delay`: a
+JSON answer comes that many seconds late, SSE events after the first come that many seconds apart.
+`hold_after=N` sends N events, then waits for `fake.release()`; `close_after=N` drops the connection
+after N events (a broken stream); `drop=True` closes the connection without answering at all.
 `Recorded.disconnected` tells whether the gateway hung up before the reply was complete (e.g. after its
 client went away), `completed` whether it was all sent.
 """
@@ -171,6 +171,10 @@ class AnthropicFake:
         )
         self.requests.append(record)
         reply = self._replies.popleft() if self._replies else self._default(request.path, body)
+        if not reply.drop and reply.status < 400 and reply.body is None and reply.events is None:
+            default = self._default(request.path, body)
+            reply = Reply(status=reply.status, body=default.body, events=default.events, headers=reply.headers,
+                          delay=reply.delay)
         if reply.drop:
             request.transport.close()
             return web.Response(status=499)

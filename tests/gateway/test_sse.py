@@ -12,8 +12,9 @@ def raw_stream(**kwargs) -> bytes:
 
 
 def feed_all(processor, raw: bytes, size: int) -> bytes:
+    """What the client gets: the relayed events, then the held-back terminal one (sent after the charge)."""
     out = b"".join(processor.feed(raw[i:i + size]) for i in range(0, len(raw), size))
-    return out + processor.flush()
+    return out + processor.flush() + processor.held
 
 
 def test_untouched_stream_is_identical_whatever_the_chunking():
@@ -76,3 +77,11 @@ def test_stream_without_stop_is_noticed():
     processor = StreamProcessor()
     feed_all(processor, raw, 64)
     assert processor.saw_start and not processor.saw_stop
+
+
+def test_message_stop_is_held_back_until_the_charge():
+    raw = raw_stream(usage_=usage(input=1, output=2))
+    processor = StreamProcessor()
+    out = processor.feed(raw) + processor.flush()
+    assert b"message_stop" not in out and processor.held == b'event: message_stop\ndata: {"type":"message_stop"}\n\n'
+    assert processor.ended_cleanly and out + processor.held == raw

@@ -4,6 +4,8 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from config.server import uvicorn_options
+
 
 class Command(BaseCommand):
     help = "Serve the gateway, the admin and the REST API with uvicorn (HOST/PORT from the environment)."
@@ -25,7 +27,4 @@ class Command(BaseCommand):
 
             start_in_process()
         self.stdout.write(f"subrelay on http://{host}:{port}/ (admin at /admin/)")
-        uvicorn.run(
-            "config.asgi:application", host=host, port=port, workers=workers, loop="uvloop",
-            http="httptools", lifespan="on", access_log=False, timeout_keep_alive=75, log_level="warning",
-        )
+        uvicorn.run("config.asgi:application", host=host, port=port, workers=workers, **uvicorn_options())
