@@ -146,6 +146,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_FINDERS = ["core.staticfiles.FileSystemFinder", "core.staticfiles.AppDirectoriesFinder"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Prompts of 64 MB and more must pass; Django checks this when a view reads request.body.
