@@ -6,6 +6,7 @@ REDIS_URL moves caches, concurrency slots, sticky sessions and background tasks 
 Every variable is listed in the README.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -15,8 +16,12 @@ from cryptography.fernet import Fernet
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
+# DATA_DIR holds the database and the secrets: everything this process creates (there or elsewhere) is
+# readable by its own user only, 0600 files and 0700 directories, whatever the umask it was started with.
+os.umask(0o077)
 DATA_DIR = Path(env("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS, FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o600, 0o700  # collectstatic too
 
 
 def _kept_secret(name: str, make) -> str:
@@ -110,6 +115,9 @@ if DATABASE_URL:
             "timeout": env.int("DB_POOL_TIMEOUT", default=10),
         }
 else:
+    for _existing in DATA_DIR.glob("subrelay.sqlite3*"):  # a database created before that rule
+        if _existing.stat().st_mode & 0o077:
+            _existing.chmod(0o600)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
