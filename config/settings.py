@@ -44,6 +44,16 @@ SECRET_KEY = _kept_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
 CREDENTIALS_KEY = _kept_secret("CREDENTIALS_KEY", lambda: Fernet.generate_key().decode())
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+# Peers whose forwarding headers (CF-Connecting-IP, X-Real-IP, X-Forwarded-For) are believed: CIDR list.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    from core.clientip import parse_networks
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(str(exc)) from None
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 HOST = env("HOST", default="127.0.0.1")
@@ -144,6 +154,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
 ]
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"  # /admin/login/ opened directly has no ?next=
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -170,8 +181,10 @@ REST_FRAMEWORK = {
 }
 # Lifetime of the REST API's Bearer tokens (POST /api/v1/auth/login), seconds.
 API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=24 * 3600)
-# Login attempts per client address (DRF rate syntax, e.g. "20/min"); empty = unlimited.
+# Login attempts (REST and /admin/login/) per client address, and failed ones per account (DRF rate
+# syntax, e.g. "20/min"); empty = unlimited. See users/login.py.
 API_LOGIN_RATE = env("API_LOGIN_RATE", default="20/min")
+API_LOGIN_ACCOUNT_RATE = env("API_LOGIN_ACCOUNT_RATE", default="100/hour")
 SPECTACULAR_SETTINGS = {
     "TITLE": "subrelay API",
     "DESCRIPTION": "Management API of the subrelay AI gateway (sub2api-compatible paths and envelope).",
@@ -255,5 +268,6 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [_admin_static("subrelay/admin.css")],
+    "LOGIN": {"form": "users.login.AdminLoginForm"},
     "SIDEBAR": {"show_search": True, "show_all_applications": True},
 }

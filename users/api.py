@@ -8,14 +8,16 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
-from rest_framework.throttling import SimpleRateThrottle
 
 from apikeys import cache
+from core.clientip import request_ip
 from core.money import nanos
 from core.payload import UNSET, Payload, get_or_404, iso
 from core.rest import ApiError, ok, page
 from groups.api import existing_group_ids
+from users import login
 from users.authentication import AdminView, UserView
 from users.models import User
 from users.tokens import issue_token
@@ -49,31 +51,16 @@ def present_user_for_admin(user: User) -> dict:
 # --- auth ------------------------------------------------------------------------------------------------
 
 
-class LoginThrottle(SimpleRateThrottle):
-    """Login attempts per client address (the reference allows 20/min); API_LOGIN_RATE, empty = off.
-
-    The address is REMOTE_ADDR, not X-Forwarded-For, which a client could vary at will; behind a proxy
-    run uvicorn with --proxy-headers so REMOTE_ADDR is the client's.
-    """
-
-    scope = "login"
-
-    def get_rate(self):
-        return settings.API_LOGIN_RATE or None
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.META.get("REMOTE_ADDR", "")}
-
-
 class LoginView(UserView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
 
     def post(self, request):
         payload = Payload(request.data)
         email = payload.string("email", required=True, max_length=254).lower()
         password = payload.string("password", required=True, strip=False, max_length=1024)
+        if (wait := login.attempt_wait(request_ip(request), email)) is not None:
+            raise Throttled(wait, login.too_many_attempts(wait))
         user = authenticate(request._request, email=email, password=password)
         if user is None:
             raise ApiError(401, "Invalid email or password", "INVALID_CREDENTIALS")
