@@ -190,6 +190,18 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Management API of the subrelay AI gateway (sub2api-compatible paths and envelope).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.Account.Status",
+        "GroupStatusEnum": "groups.models.Group.Status",
+        "UserStatusEnum": "users.models.User.Status",
+        "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        "SettableKeyStatusEnum": ["active", "inactive"],
+        "BedrockAuthEnum": "accounts.models.Account.BedrockAuth",
+        "ResetModeEnum": "accounts.models.Account.ResetMode",
+        "FixedResetModeEnum": ["fixed"],
+        "CacheTtlTargetEnum": ["5m", "1h"],
+    },
 }
 
 # --- gateway -------------------------------------------------------------------------------------

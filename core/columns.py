@@ -58,6 +58,13 @@ def bound(field: models.Field) -> None:
     field.__dict__.pop("validators", None)  # Field.validators is cached
 
 
+def limits(field: models.Field) -> tuple:
+    """(lowest, highest) value a bounded field accepts, for messages and for checks outside forms."""
+    low = next(_limit(v) for v in field.validators if isinstance(v, MinValueValidator))
+    high = next(_limit(v) for v in field.validators if isinstance(v, MaxValueValidator))
+    return low, high
+
+
 def within_columns(model):
     """Class decorator: bound every numeric field of the model (see the module docstring)."""
     for field in model._meta.local_concrete_fields:
