@@ -244,7 +244,9 @@ def envelope(data: type | None, *, many: bool = False, paged: bool = False, name
 
 PAGE_PARAMETERS = [
     OpenApiParameter("page", int, description="1-based page number (at most 1000000)"),
-    OpenApiParameter("page_size", int, description=f"rows per page (default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE})"),
+    OpenApiParameter(
+        "page_size", int, description=f"rows per page (default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE})"
+    ),
 ]
 
 
