@@ -61,13 +61,8 @@ class AccountGroupOut(serializers.Serializer):
     sort_order = serializers.IntegerField()
 
 
-def _optional(field):
-    """A key the answer carries only where it applies (documented as not required)."""
-    field.required = False
-    return field
-
-
 class AccountOut(Answer):
+    base_url = serializers.CharField(read_only=True, help_text="empty = the platform's default")
     has_api_key = serializers.SerializerMethodField()
     has_access_token = serializers.SerializerMethodField()
     has_refresh_token = serializers.SerializerMethodField()
@@ -76,31 +71,32 @@ class AccountOut(Answer):
     proxy_id = serializers.IntegerField(read_only=True, allow_null=True)
     group_ids = serializers.SerializerMethodField()
     groups = serializers.SerializerMethodField()
+    # The keys below appear only where they apply (not required):
     # Bedrock only
-    auth_mode = _optional(serializers.ChoiceField(Account.BedrockAuth.choices))
-    aws_access_key_id = _optional(serializers.CharField())
-    has_aws_secret_access_key = _optional(serializers.BooleanField())
-    has_aws_session_token = _optional(serializers.BooleanField())
-    aws_region = _optional(serializers.CharField())
-    aws_force_global = _optional(serializers.BooleanField())
+    auth_mode = serializers.ChoiceField(Account.BedrockAuth.choices, required=False)
+    aws_access_key_id = serializers.CharField(required=False)
+    has_aws_secret_access_key = serializers.BooleanField(required=False)
+    has_aws_session_token = serializers.BooleanField(required=False)
+    aws_region = serializers.CharField(required=False)
+    aws_force_global = serializers.BooleanField(required=False)
     # apikey / bedrock accounts, dimensions that have a limit; reset settings in fixed mode only
-    quota_limit = _optional(Money())
-    quota_used = _optional(Money())
-    quota_daily_limit = _optional(Money())
-    quota_daily_used = _optional(Money())
-    quota_weekly_limit = _optional(Money())
-    quota_weekly_used = _optional(Money())
-    quota_daily_reset_mode = _optional(serializers.ChoiceField([quota.FIXED]))
-    quota_daily_reset_hour = _optional(serializers.IntegerField())
-    quota_daily_reset_at = _optional(serializers.DateTimeField())
-    quota_weekly_reset_mode = _optional(serializers.ChoiceField([quota.FIXED]))
-    quota_weekly_reset_day = _optional(serializers.IntegerField(help_text="0 = Sunday"))
-    quota_weekly_reset_hour = _optional(serializers.IntegerField())
-    quota_weekly_reset_at = _optional(serializers.DateTimeField())
-    quota_reset_timezone = _optional(serializers.CharField())
+    quota_limit = Money(required=False)
+    quota_used = Money(required=False)
+    quota_daily_limit = Money(required=False)
+    quota_daily_used = Money(required=False)
+    quota_weekly_limit = Money(required=False)
+    quota_weekly_used = Money(required=False)
+    quota_daily_reset_mode = serializers.ChoiceField([quota.FIXED], required=False)
+    quota_daily_reset_hour = serializers.IntegerField(required=False)
+    quota_daily_reset_at = serializers.DateTimeField(required=False)
+    quota_weekly_reset_mode = serializers.ChoiceField([quota.FIXED], required=False)
+    quota_weekly_reset_day = serializers.IntegerField(help_text="0 = Sunday", required=False)
+    quota_weekly_reset_hour = serializers.IntegerField(required=False)
+    quota_weekly_reset_at = serializers.DateTimeField(required=False)
+    quota_reset_timezone = serializers.CharField(required=False)
     # OAuth / setup-token accounts with an override
-    cache_ttl_override_enabled = _optional(serializers.BooleanField())
-    cache_ttl_override_target = _optional(serializers.ChoiceField(CACHE_TTL_TARGETS))
+    cache_ttl_override_enabled = serializers.BooleanField(required=False)
+    cache_ttl_override_target = serializers.ChoiceField(CACHE_TTL_TARGETS, required=False)
 
     class Meta:
         model = Account

@@ -265,18 +265,18 @@ class EnvelopeSchema(AutoSchema):
     """Adds the error answers every view can give: 400 (any bad input, even a NUL in a query), 401 and
     403 where a login is needed, 404 where the path names an object; path ids are integers."""
 
-    def get_response_serializers(self):
-        responses = super().get_response_serializers()
-        if not isinstance(responses, dict):
-            responses = {200: responses}
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
         codes = [400]
-        if any(issubclass(p, IsUser | IsAdmin) for p in self.view.permission_classes):
+        if any(issubclass(p, (IsUser, IsAdmin)) for p in self.view.permission_classes):
             codes += [401, 403]
         if "{id}" in self.path or "{pk}" in self.path:
             codes.append(404)
         for code in codes:
-            responses.setdefault(code, OpenApiResponse(ErrorEnvelope, description=ERROR_TEXTS[code]))
-        return responses
+            if str(code) not in responses:
+                error = OpenApiResponse(ErrorEnvelope, description=ERROR_TEXTS[code])
+                responses[str(code)] = self._get_response_for_code(error, str(code), direction=direction)
+        return dict(sorted(responses.items()))
 
     def _resolve_path_parameters(self, variables):
         parameters = super()._resolve_path_parameters(variables)

@@ -130,9 +130,12 @@ class Id(serializers.IntegerField):
         message = f"Invalid {noun} ID"
         self.error_messages.update(invalid=message, min_value=message, max_value=message, max_string_length=message)
 
-    def to_internal_value(self, data):
+    def run_validation(self, data=serializers.empty):
         if self.zero_clears and data == 0 and not isinstance(data, bool):
             return None
+        return super().run_validation(data)
+
+    def to_internal_value(self, data):
         if isinstance(data, bool) or not (
             isinstance(data, int) or (isinstance(data, str) and data.isascii() and data.isdigit())
         ):
