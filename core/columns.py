@@ -14,6 +14,7 @@ for the few settings the rules clamp instead of refusing.
 from decimal import Decimal
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
@@ -63,6 +64,24 @@ def limits(field: models.Field) -> tuple:
     low = next(_limit(v) for v in field.validators if isinstance(v, MinValueValidator))
     high = next(_limit(v) for v in field.validators if isinstance(v, MaxValueValidator))
     return low, high
+
+
+def range_errors(instance: models.Model) -> dict[str, str]:
+    """{field: message} for every numeric value of `instance` its field does not accept: the check for
+    code that saves without a form or a serializer (commands, services)."""
+    errors = {}
+    for field in instance._meta.concrete_fields:
+        value = getattr(instance, field.attname)
+        if column_range(field) is None or value is None or hasattr(value, "resolve_expression"):
+            continue
+        value = field.to_python(value)
+        for validator in field.validators:
+            if isinstance(validator, MinValueValidator | MaxValueValidator):
+                try:
+                    validator(value)
+                except ValidationError as exc:
+                    errors[field.name] = " ".join(exc.messages)
+    return errors
 
 
 def within_columns(model):

@@ -119,6 +119,27 @@ class Money(serializers.DecimalField):
         return to_decimal(amount)
 
 
+class Number(serializers.DecimalField):
+    """A model's DecimalField: the column's digits are its min/max (core.columns), so only the decimal
+    places are checked here; a value too large says "must be <= 999999.9999" rather than count digits."""
+
+    default_error_messages = {**RANGE_MESSAGES, "invalid": "must be a finite number"}
+
+    def validate_precision(self, value):
+        if self.decimal_places is not None and value.as_tuple().exponent < -self.decimal_places:
+            value = value.normalize()
+            if value.as_tuple().exponent < -self.decimal_places:
+                self.fail("max_decimal_places", max_decimal_places=self.decimal_places)
+        return value
+
+    def quantize(self, value):
+        if self.max_value is not None and value > self.max_value:  # before the digits overflow quantize
+            self.fail("max_value", max_value=self.max_value)
+        if self.min_value is not None and value < self.min_value:
+            self.fail("min_value", min_value=self.min_value)
+        return super().quantize(value)
+
+
 class Id(serializers.IntegerField):
     """A database id: a positive integer (or its digits as a string). With `zero_clears`, 0 means none."""
 
@@ -233,6 +254,7 @@ class ModelBody(BodyMixin, serializers.ModelSerializer):
         models.URLField: Text,
         models.EmailField: Text,
         models.BooleanField: Bool,
+        models.DecimalField: Number,
         models.IntegerField: Integer,
         models.SmallIntegerField: Integer,
         models.BigIntegerField: Integer,
@@ -241,9 +263,4 @@ class ModelBody(BodyMixin, serializers.ModelSerializer):
     }
     serializer_choice_field = Choice
 
-    def build_standard_field(self, field_name, model_field):
-        field_class, kwargs = super().build_standard_field(field_name, model_field)
-        if issubclass(field_class, serializers.DecimalField) and not issubclass(field_class, Money):
-            kwargs["error_messages"] = {**RANGE_MESSAGES, **kwargs.get("error_messages", {})}
-        return field_class, kwargs
 
