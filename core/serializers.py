@@ -40,7 +40,6 @@ class Text(serializers.CharField):
         "blank": "must not be empty",
         "max_length": "at most {max_length} characters",
         "min_length": "at least {min_length} characters",
-        "null_characters_not_allowed": "must not contain NUL characters",
     }
 
     def to_internal_value(self, data):

@@ -2,8 +2,9 @@
 
 Per client address (core.clientip) every attempt counts against API_LOGIN_RATE; per account the
 failed attempts count against API_LOGIN_ACCOUNT_RATE, so that many addresses guessing one password
-are stopped too, while a script that logs in correctly many times is not. Counters are fixed windows
-in Django's cache (Redis in production, so every process and host shares them).
+are stopped too, while a script that logs in correctly many times is not. Counters are windows that
+start with their first attempt, in Django's cache (Redis in production: every process and host shares
+them).
 """
 
 import hashlib
@@ -35,40 +36,49 @@ class Rate:
         count, _, period = text.partition("/")
         return cls(int(count), PERIODS[period.strip()[:1]])
 
-    def window(self, name: str, now: float) -> tuple[str, int]:
-        """The cache key of the current window and the seconds until it ends."""
-        index = int(now // self.period)
-        return f"login:{name}:{index}", max(1, math.ceil((index + 1) * self.period - now))
+    def count(self, key: str, add: int) -> tuple[int, int]:
+        """Add `add` to the window's count (a window starts with its first attempt); returns the count
+        and the seconds until the window ends."""
+        now = time.time()
+        if cache.add(key, 0, self.period):
+            cache.set(f"{key}:since", now, self.period)
+        try:
+            count = cache.incr(key, add) if add else cache.get(key, 0)
+        except ValueError:  # the window ended between add() and incr()
+            count = add
+            cache.set(key, count, self.period)
+            cache.set(f"{key}:since", now, self.period)
+        since = cache.get(f"{key}:since") or now
+        return count, max(1, math.ceil(since + self.period - now))
 
 
-def _account(email: str) -> str:
-    return "account:" + hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
+def _address_key(address: str) -> str:
+    return f"throttle_login_{address}"
+
+
+def _account_key(email: str) -> str:
+    return "throttle_login_account_" + hashlib.sha256((email or "").strip().lower().encode()).hexdigest()[:32]
 
 
 def attempt_wait(address: str, email: str) -> int | None:
     """Count one attempt from `address` for `email`; the seconds to wait when either is over its rate."""
-    now = time.time()
     waits = []
     if rate := Rate.parse(settings.API_LOGIN_RATE):
-        key, left = rate.window(f"address:{address}", now)
-        cache.add(key, 0, left + 1)
-        if cache.incr(key) > rate.limit:
+        count, left = rate.count(_address_key(address), 1)
+        if count > rate.limit:
             waits.append(left)
     if rate := Rate.parse(settings.API_LOGIN_ACCOUNT_RATE):
-        key, left = rate.window(_account(email), now)
-        if (cache.get(key) or 0) >= rate.limit:
+        count, left = rate.count(_account_key(email), 0)
+        if count >= rate.limit:
             waits.append(left)
     return max(waits) if waits else None
 
 
 def record_failure(sender=None, credentials=None, **kwargs) -> None:
     """user_login_failed receiver (connected in UsersConfig.ready): one more failed attempt for the account."""
-    if not (rate := Rate.parse(settings.API_LOGIN_ACCOUNT_RATE)):
-        return
-    credentials = credentials or {}
-    key, left = rate.window(_account(credentials.get("email") or credentials.get("username") or ""), time.time())
-    cache.add(key, 0, left + 1)
-    cache.incr(key)
+    if rate := Rate.parse(settings.API_LOGIN_ACCOUNT_RATE):
+        credentials = credentials or {}
+        rate.count(_account_key(credentials.get("email") or credentials.get("username") or ""), 1)
 
 
 def too_many_attempts(seconds: int) -> str:

@@ -92,10 +92,11 @@ class AdminUserBody(ModelBody):
 
 
 class AdminUserCreateBody(AdminUserBody):
+    """Create a user: email and password required; a starting balance may be given (never negative)."""
+
     class Meta(AdminUserBody.Meta):
         fields = [*AdminUserBody.Meta.fields, "balance"]
-        extra_kwargs = {**AdminUserBody.Meta.extra_kwargs, "email": {"validators": [], "max_length": 254,
-                                                                      "required": True}, "balance": {"min_value": 0}}
+        extra_kwargs = {**AdminUserBody.Meta.extra_kwargs, "balance": {"min_value": 0}}
 
 
 class BalanceBody(Body):
