@@ -332,6 +332,7 @@ class Account(models.Model):
             self.clear_rate_limit()
 
 
+@within_columns
 class BetaRule(models.Model):
     """One rule of the Beta Policy (spec S3): what happens to an `anthropic-beta` token on its way to the
     accounts of a scope. Rules are read in order; the first that names the token decides."""

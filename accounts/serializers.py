@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts import quota
-from accounts.models import Account, Proxy
+from accounts.models import Account, BetaRule, Proxy
 from apikeys.services import KeyRuleError, parse_expires_at
 from core.rest import ApiError
 from core.serializers import (
@@ -333,3 +333,20 @@ class AccountBody(ModelBody):
 class AccountCreateBody(AccountBody):
     class Meta(AccountBody.Meta):
         extra_kwargs = {**AccountBody.Meta.extra_kwargs, "type": {"required": True}}
+
+
+# --- the Beta Policy (GET/PUT /api/v1/admin/settings/beta-policy) ----------------------------------------
+
+
+class BetaRuleJson(Answer):
+    class Meta:
+        model = BetaRule
+        fields = ["beta_token", "action", "scope", "error_message"]
+        extra_kwargs = {"scope": {"required": False}, "error_message": {"required": False}}
+
+
+class BetaPolicyJson(serializers.Serializer):
+    """The rules in order. A PUT body is checked by accounts.betapolicy.validate, whose refusals name the
+    rule ("rule[2]: invalid scope"), the same for the admin and the API."""
+
+    rules = BetaRuleJson(many=True)
