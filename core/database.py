@@ -18,11 +18,11 @@ def problem(using: str = DEFAULT_DB_ALIAS) -> str | None:
     connection = connections[using]
     where = _describe(connection)
     try:
-        pending = MigrationExecutor(connection).migration_plan(
-            MigrationExecutor(connection).loader.graph.leaf_nodes()
-        )
+        executor = MigrationExecutor(connection)
+        pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
     except DatabaseError as exc:
-        return f"cannot use the database {where}: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}"
+        first_line = (str(exc).strip().splitlines() or [repr(exc)])[0]
+        return f"cannot use the database {where}: {first_line}"
     finally:
         connection.close()
     if pending:
