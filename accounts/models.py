@@ -1,17 +1,20 @@
 from datetime import timedelta
 from decimal import Decimal
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import quota
 from accounts.signals import send_scheduling_changed
+from core.columns import ClampedIntegerField, within_columns
 from core.fields import EncryptedTextField
 from core.money import MoneyField
 from groups.models import Platform
 
 
+@within_columns
 class Proxy(models.Model):
     class Protocol(models.TextChoices):
         HTTP = "http", "HTTP"
@@ -22,7 +25,7 @@ class Proxy(models.Model):
     name = models.CharField(_("name"), max_length=100)
     protocol = models.CharField(_("protocol"), max_length=10, choices=Protocol.choices, default=Protocol.HTTP)
     host = models.CharField(_("host"), max_length=255)
-    port = models.PositiveIntegerField(_("port"))
+    port = models.PositiveIntegerField(_("port"), validators=[MinValueValidator(1), MaxValueValidator(65535)])
     username = models.CharField(_("username"), max_length=255, blank=True)
     password = EncryptedTextField(_("password"))
     is_active = models.BooleanField(_("active"), default=True)
@@ -49,6 +52,7 @@ class AccountQuerySet(models.QuerySet):
         return count
 
 
+@within_columns
 class Account(models.Model):
     """An upstream credential owned by the admins, pooled into groups.
 
@@ -120,11 +124,15 @@ class Account(models.Model):
     proxy = models.ForeignKey(Proxy, null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("proxy"))
 
     # Scheduling.
-    concurrency = models.IntegerField(_("concurrency"), default=3, help_text=_("0 = unlimited"))
+    concurrency = models.IntegerField(
+        _("concurrency"), default=3, help_text=_("0 = unlimited"), validators=[MinValueValidator(0)]
+    )
     priority = models.IntegerField(_("priority"), default=50, help_text=_("Lower is preferred"))
-    load_factor = models.IntegerField(_("load factor"), null=True, blank=True, help_text=_("Empty = concurrency"))
+    load_factor = models.IntegerField(
+        _("load factor"), null=True, blank=True, help_text=_("Empty = concurrency"), validators=[MinValueValidator(0)]
+    )
     rate_multiplier = models.DecimalField(
-        _("account rate multiplier"), max_digits=10, decimal_places=4, default=1,
+        _("account rate multiplier"), max_digits=10, decimal_places=4, default=1, validators=[MinValueValidator(0)],
         help_text=_("Multiplies the list price for this account's quota and stats; never what users pay"),
     )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
@@ -141,19 +149,21 @@ class Account(models.Model):
     pool_mode = models.BooleanField(
         _("pool mode"), default=False, help_text=_("Retry on the same account instead of marking it (upstream pools)")
     )
-    pool_mode_retry_count = models.PositiveSmallIntegerField(_("pool mode retries"), default=3)
+    pool_mode_retry_count = ClampedIntegerField(
+        _("pool mode retries"), default=3, low=0, high=10, help_text=_("0 to 10; a larger number counts as 10")
+    )
     cache_ttl_override = models.CharField(
         _("cache TTL override"), max_length=2, choices=CacheTTL.choices, default=CacheTTL.OFF, blank=True,
         help_text=_("OAuth / setup-token accounts: bill every cache write as this TTL"),
     )
 
     # Spend quota (apikey and bedrock accounts), USD; 0 = no limit. See accounts/quota.py.
-    quota_limit = MoneyField(_("total limit"), default=0)
+    quota_limit = MoneyField(_("total limit"), default=0, validators=[MinValueValidator(0)])
     quota_used = MoneyField(_("total used"), default=0)
-    quota_daily_limit = MoneyField(_("daily limit"), default=0)
+    quota_daily_limit = MoneyField(_("daily limit"), default=0, validators=[MinValueValidator(0)])
     quota_daily_used = MoneyField(_("daily used"), default=0)
     quota_daily_start = models.DateTimeField(_("daily period start"), null=True, blank=True)
-    quota_weekly_limit = MoneyField(_("weekly limit"), default=0)
+    quota_weekly_limit = MoneyField(_("weekly limit"), default=0, validators=[MinValueValidator(0)])
     quota_weekly_used = MoneyField(_("weekly used"), default=0)
     quota_weekly_start = models.DateTimeField(_("weekly period start"), null=True, blank=True)
     quota_daily_reset_mode = models.CharField(
@@ -322,6 +332,7 @@ class Account(models.Model):
             self.clear_rate_limit()
 
 
+@within_columns
 class BetaRule(models.Model):
     """One rule of the Beta Policy (spec S3): what happens to an `anthropic-beta` token on its way to the
     accounts of a scope. Rules are read in order; the first that names the token decides."""

@@ -11,6 +11,7 @@ from django.db.models import Max
 
 from accounts import quota
 from accounts.models import Account
+from core.columns import range_errors
 from core.rules import RuleError
 from groups.models import GroupAccount
 
@@ -40,7 +41,7 @@ def validate(account: Account) -> None:
         raise AccountRuleError(f"api_key: required for {account.type} accounts")
     elif account.is_oauth and not account.access_token:
         raise AccountRuleError(f"access_token: required for {account.type} accounts")
-    errors = quota.validate_config(account)
+    errors = {**{f: f"{f}: {m}" for f, m in range_errors(account).items()}, **quota.validate_config(account)}
     if errors:
         raise AccountRuleError("; ".join(errors.values()))
 

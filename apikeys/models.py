@@ -1,12 +1,15 @@
 import hashlib
 import ipaddress
 import secrets
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.columns import within_columns
 from core.fields import EncryptedTextField
 from core.money import MoneyField
 
@@ -30,6 +33,10 @@ class ApiKeyQuerySet(models.QuerySet):
         return self.filter(key_hash=hash_key(raw))
 
 
+MAX_QUOTA = Decimal(1_000_000_000)  # far below what the BIGINT nano-dollar column holds
+
+
+@within_columns
 class ApiKey(models.Model):
     """A key subrelay hands out. Only its SHA-256 and a short visible prefix are stored."""
 
@@ -50,13 +57,16 @@ class ApiKey(models.Model):
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     ip_whitelist = models.JSONField(_("IP allow list"), default=list, blank=True)
     ip_blacklist = models.JSONField(_("IP deny list"), default=list, blank=True)
-    quota = MoneyField(_("quota (USD)"), default=0, help_text=_("0 = unlimited"))
+    quota = MoneyField(
+        _("quota (USD)"), default=0, help_text=_("0 = unlimited"),
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_QUOTA)],
+    )
     quota_used = MoneyField(_("quota used (USD)"), default=0)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
-    rate_limit_5h = MoneyField(_("5h limit (USD)"), default=0)
-    rate_limit_1d = MoneyField(_("1d limit (USD)"), default=0)
-    rate_limit_7d = MoneyField(_("7d limit (USD)"), default=0)
+    rate_limit_5h = MoneyField(_("5h limit (USD)"), default=0, validators=[MinValueValidator(0)])
+    rate_limit_1d = MoneyField(_("1d limit (USD)"), default=0, validators=[MinValueValidator(0)])
+    rate_limit_7d = MoneyField(_("7d limit (USD)"), default=0, validators=[MinValueValidator(0)])
     usage_5h = MoneyField(default=0)
     usage_1d = MoneyField(default=0)
     usage_7d = MoneyField(default=0)

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from apikeys import cache
 from apikeys.models import ApiKey
+from core.columns import limits
 from core.money import to_decimal
 from core.rules import RuleError
 
 UNSET = object()  # "not in the request": the field stays as it is
-MAX_QUOTA = Decimal(1_000_000_000)  # far below what the BIGINT nano-dollar column holds
 MAX_EXPIRES_IN_DAYS = 36_500
 USER_SETTABLE_STATUSES = (ApiKey.Status.ACTIVE, ApiKey.Status.INACTIVE)
 
@@ -37,17 +37,18 @@ class KeyRuleError(RuleError):
 
 
 def clean_quota(value, field: str = "quota") -> Decimal:
-    """USD amount >= 0 (0 = unlimited); negative, NaN, infinite and absurd amounts are refused."""
+    """USD amount within the quota column's bounds (0 = unlimited); NaN and infinity are refused."""
+    low, high = limits(ApiKey._meta.get_field("quota"))
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
         raise KeyRuleError(f"{field}: must be a number")
     try:
         amount = to_decimal(value)
     except (ValueError, ArithmeticError):  # ArithmeticError: too many digits to quantize
-        raise KeyRuleError(f"{field}: must be a finite number of at most {MAX_QUOTA}")
-    if amount < 0:
-        raise KeyRuleError(f"{field}: must be >= 0")
-    if amount > MAX_QUOTA:
-        raise KeyRuleError(f"{field}: must be <= {MAX_QUOTA}")
+        raise KeyRuleError(f"{field}: must be a finite number of at most {high}")
+    if amount < low:
+        raise KeyRuleError(f"{field}: must be >= {low}")
+    if amount > high:
+        raise KeyRuleError(f"{field}: must be <= {high}")
     return amount
 
 

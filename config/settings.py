@@ -6,6 +6,7 @@ REDIS_URL moves caches, concurrency slots, sticky sessions and background tasks 
 Every variable is listed in the README.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -15,8 +16,12 @@ from cryptography.fernet import Fernet
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
+# DATA_DIR holds the database and the secrets: everything this process creates (there or elsewhere) is
+# readable by its own user only, 0600 files and 0700 directories, whatever the umask it was started with.
+os.umask(0o077)
 DATA_DIR = Path(env("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+FILE_UPLOAD_PERMISSIONS, FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o600, 0o700  # collectstatic too
 
 
 def _kept_secret(name: str, make) -> str:
@@ -39,6 +44,16 @@ SECRET_KEY = _kept_secret("SECRET_KEY", lambda: secrets.token_urlsafe(50))
 CREDENTIALS_KEY = _kept_secret("CREDENTIALS_KEY", lambda: Fernet.generate_key().decode())
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
+# Peers whose forwarding headers (CF-Connecting-IP, X-Real-IP, X-Forwarded-For) are believed: CIDR list.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+try:
+    from core.clientip import parse_networks
+
+    parse_networks(TRUSTED_PROXIES)
+except ValueError as exc:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(str(exc)) from None
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 HOST = env("HOST", default="127.0.0.1")
@@ -129,6 +144,9 @@ elif DATABASE_URL:
             "timeout": env.int("DB_POOL_TIMEOUT", default=10),
         }
 else:
+    for _existing in DATA_DIR.glob("subrelay.sqlite3*"):  # a database created before that rule
+        if _existing.stat().st_mode & 0o077:
+            _existing.chmod(0o600)
     DATABASES = {"default": _sqlite(DATA_DIR / "subrelay.sqlite3")}
 
 if REDIS_URL:
@@ -141,6 +159,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
 ]
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"  # /admin/login/ opened directly has no ?next=
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
@@ -151,6 +170,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_FINDERS = ["core.staticfiles.FileSystemFinder", "core.staticfiles.AppDirectoriesFinder"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Prompts of 64 MB and more must pass on the gateway; the admin and REST API take far less. Both are
@@ -174,13 +194,27 @@ REST_FRAMEWORK = {
 }
 # Lifetime of the REST API's Bearer tokens (POST /api/v1/auth/login), seconds.
 API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=24 * 3600)
-# Login attempts per client address (DRF rate syntax, e.g. "20/min"); empty = unlimited.
+# Login attempts (REST and /admin/login/) per client address, and failed ones per account (DRF rate
+# syntax, e.g. "20/min"); empty = unlimited. See users/login.py.
 API_LOGIN_RATE = env("API_LOGIN_RATE", default="20/min")
+API_LOGIN_ACCOUNT_RATE = env("API_LOGIN_ACCOUNT_RATE", default="100/hour")
 SPECTACULAR_SETTINGS = {
     "TITLE": "subrelay API",
     "DESCRIPTION": "Management API of the subrelay AI gateway (sub2api-compatible paths and envelope).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "AccountStatusEnum": "accounts.models.Account.Status",
+        "GroupStatusEnum": "groups.models.Group.Status",
+        "UserStatusEnum": "users.models.User.Status",
+        "ApiKeyStatusEnum": "apikeys.models.ApiKey.Status",
+        "SettableKeyStatusEnum": ["active", "inactive"],
+        "BedrockAuthEnum": "accounts.models.Account.BedrockAuth",
+        "ResetModeEnum": "accounts.models.Account.ResetMode",
+        "FixedResetModeEnum": ["fixed"],
+        "CacheTtlTargetEnum": ["5m", "1h"],
+    },
 }
 
 # --- gateway -------------------------------------------------------------------------------------
@@ -263,5 +297,6 @@ UNFOLD = {
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [_admin_static("subrelay/admin.css")],
+    "LOGIN": {"form": "users.login.AdminLoginForm"},
     "SIDEBAR": {"show_search": True, "show_all_applications": True},
 }

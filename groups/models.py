@@ -1,8 +1,10 @@
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from sortedm2m.fields import SortedManyToManyField
 
+from core.columns import within_columns
 from core.money import MoneyField
 
 
@@ -24,6 +26,7 @@ class GroupQuerySet(models.QuerySet):
         )
 
 
+@within_columns
 class Group(models.Model):
     """A routing and billing pool: API keys of a group are served by the group's accounts."""
 
@@ -38,16 +41,22 @@ class Group(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     description = models.TextField(_("description"), blank=True)
     platform = models.CharField(_("platform"), max_length=20, choices=Platform.choices, default=Platform.ANTHROPIC)
-    rate_multiplier = models.DecimalField(_("rate multiplier"), max_digits=10, decimal_places=4, default=1)
+    rate_multiplier = models.DecimalField(
+        _("rate multiplier"), max_digits=10, decimal_places=4, default=1, validators=[MinValueValidator(0)]
+    )
     is_exclusive = models.BooleanField(_("exclusive"), default=False)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     subscription_type = models.CharField(
         _("billing type"), max_length=20, choices=SubscriptionType.choices, default=SubscriptionType.STANDARD
     )
-    daily_limit_usd = MoneyField(_("daily limit (USD)"), null=True, blank=True)
-    weekly_limit_usd = MoneyField(_("weekly limit (USD)"), null=True, blank=True)
-    monthly_limit_usd = MoneyField(_("monthly limit (USD)"), null=True, blank=True)
-    default_validity_days = models.IntegerField(_("default validity (days)"), default=30)
+    daily_limit_usd = MoneyField(_("daily limit (USD)"), null=True, blank=True, validators=[MinValueValidator(0)])
+    weekly_limit_usd = MoneyField(_("weekly limit (USD)"), null=True, blank=True, validators=[MinValueValidator(0)])
+    monthly_limit_usd = MoneyField(
+        _("monthly limit (USD)"), null=True, blank=True, validators=[MinValueValidator(0)]
+    )
+    default_validity_days = models.IntegerField(
+        _("default validity (days)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(36_500)]
+    )
     claude_code_only = models.BooleanField(_("Claude Code only"), default=False)
     fallback_group = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
@@ -80,6 +89,7 @@ class Group(models.Model):
         return self.subscription_type == self.SubscriptionType.SUBSCRIPTION
 
 
+@within_columns
 class GroupAccount(models.Model):
     """Membership of an account in a group. sort_value is the admin's drag order (a tie-breaker)."""
 

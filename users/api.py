@@ -1,79 +1,47 @@
 """Login and users over REST: /api/v1/auth/* for everyone, /api/v1/admin/users for admins."""
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.contrib.auth import authenticate
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
-from rest_framework.throttling import SimpleRateThrottle
 
 from apikeys import cache
+from core.clientip import request_ip
 from core.money import nanos
-from core.payload import UNSET, Payload, get_or_404, iso
-from core.rest import ApiError, ok, page
-from groups.api import existing_group_ids
+from core.payload import get_or_404
+from core.rest import ApiError, Message, documented, ok, page
+from users import login
 from users.authentication import AdminView, UserView
 from users.models import User
+from users.serializers import (
+    MAX_BALANCE,
+    AdminUserBody,
+    AdminUserCreateBody,
+    AdminUserOut,
+    BalanceBody,
+    LoginBody,
+    LoginOut,
+    UserOut,
+)
 from users.tokens import issue_token
 
-MAX_BALANCE = Decimal(9_000_000_000)  # the nano-dollar BIGINT column holds up to ~9.2e9 USD
-
-
-def present_user(user: User) -> dict:
-    return {
-        "id": user.id,
-        "email": user.email,
-        "username": user.username,
-        "role": user.role,
-        "balance": user.balance,
-        "concurrency": user.concurrency,
-        "status": user.status,
-        "created_at": iso(user.created_at),
-        "updated_at": iso(user.updated_at),
-    }
-
-
-def present_user_for_admin(user: User) -> dict:
-    return {
-        **present_user(user),
-        "notes": user.notes,
-        "is_staff": user.is_staff,
-        "allowed_groups": sorted(g.id for g in user.allowed_groups.all()),
-    }
-
-
 # --- auth ------------------------------------------------------------------------------------------------
-
-
-class LoginThrottle(SimpleRateThrottle):
-    """Login attempts per client address (the reference allows 20/min); API_LOGIN_RATE, empty = off.
-
-    The address is REMOTE_ADDR, not X-Forwarded-For, which a client could vary at will; behind a proxy
-    run uvicorn with --proxy-headers so REMOTE_ADDR is the client's.
-    """
-
-    scope = "login"
-
-    def get_rate(self):
-        return settings.API_LOGIN_RATE or None
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.META.get("REMOTE_ADDR", "")}
 
 
 class LoginView(UserView):
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [LoginThrottle]
 
+    @documented(request=LoginBody, response=LoginOut, errors=(401, 429), auth=[])
     def post(self, request):
-        payload = Payload(request.data)
-        email = payload.string("email", required=True, max_length=254).lower()
-        password = payload.string("password", required=True, strip=False, max_length=1024)
+        body = LoginBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        email, password = body.validated_data["email"], body.validated_data["password"]
+        if (wait := login.attempt_wait(request_ip(request), email)) is not None:
+            raise Throttled(wait, login.too_many_attempts(wait))
         user = authenticate(request._request, email=email, password=password)
         if user is None:
             raise ApiError(401, "Invalid email or password", "INVALID_CREDENTIALS")
@@ -81,71 +49,44 @@ class LoginView(UserView):
             "access_token": issue_token(user),
             "token_type": "Bearer",
             "expires_in": settings.API_TOKEN_TTL,
-            "user": present_user(user),
+            "user": UserOut(user).data,
         })
 
 
 class MeView(UserView):
+    @documented(response=UserOut)
     def get(self, request):
-        return ok(present_user(request.user))
+        return ok(UserOut(request.user).data)
 
 
 # --- admin -----------------------------------------------------------------------------------------------
-
-
-def _apply(user: User, payload: Payload, creating: bool) -> list[int] | None:
-    email = payload.string("email", required=creating, max_length=254)
-    if email is not UNSET:
-        try:
-            validate_email(email)
-        except ValidationError:
-            raise ApiError(400, "email: not a valid email address")
-        email = email.lower()
-        if User.objects.filter(email=email).exclude(pk=user.pk).exists():
-            raise ApiError(409, f"email: a user with email {email!r} already exists", "EMAIL_EXISTS")
-        user.email = email
-    password = payload.string("password", required=creating, strip=False, max_length=1024)
-    if password is not UNSET:
-        if len(password) < 8:
-            raise ApiError(400, "password: at least 8 characters")
-        user.set_password(password)
-    simple = {
-        "username": payload.string("username", max_length=100),
-        "notes": payload.string("notes", strip=False, max_length=10_000),
-        "role": payload.string("role", choices=User.Role.values),
-        "status": payload.string("status", choices=User.Status.values),
-        "concurrency": payload.integer("concurrency", min_value=0, max_value=100_000),
-    }
-    for field, value in simple.items():
-        if value is not UNSET:
-            setattr(user, field, value)
-    if simple["role"] is not UNSET:
-        user.is_staff = user.is_superuser = simple["role"] == User.Role.ADMIN
-    if creating and (balance := payload.money("balance")) is not UNSET:
-        user.balance = balance
-    group_ids = payload.id_list("allowed_groups", "group")
-    if group_ids is UNSET:
-        return None
-    return existing_group_ids(group_ids, "allowed_groups")
-
-
-def _save(user: User, group_ids) -> User:
-    try:
-        with transaction.atomic():
-            user.save()
-            if group_ids is not None:
-                user.allowed_groups.set(group_ids)
-    except IntegrityError:
-        raise ApiError(409, f"email: a user with email {user.email!r} already exists", "EMAIL_EXISTS")
-    transaction.on_commit(lambda: cache.invalidate_user(user.pk))
-    return User.objects.prefetch_related("allowed_groups").get(pk=user.pk)
 
 
 def _users():
     return User.objects.prefetch_related("allowed_groups").order_by("id")
 
 
+def _user(pk) -> User:
+    return get_or_404(User.objects.all(), pk, "User", "USER_NOT_FOUND")
+
+
+def _saved(user: User, group_ids, **save) -> User:
+    try:
+        with transaction.atomic():
+            user.save(**save)
+            if group_ids is not None:
+                user.allowed_groups.set(group_ids)
+    except IntegrityError:
+        raise ApiError(409, f"email: a user with email {user.email!r} already exists", "EMAIL_EXISTS")
+    transaction.on_commit(lambda: cache.invalidate_user(user.pk))
+    return _users().get(pk=user.pk)
+
+
 class AdminUserListView(AdminView):
+    @documented(response=AdminUserOut, paged=True, parameters=[
+        OpenApiParameter("role", str, enum=User.Role.values), OpenApiParameter("status", str, enum=User.Status.values),
+        OpenApiParameter("search", str, description="part of the email"),
+    ])
     def get(self, request):
         users = _users()
         params = request.query_params
@@ -154,30 +95,35 @@ class AdminUserListView(AdminView):
                 users = users.filter(**{name: params[name]})
         if params.get("search"):
             users = users.filter(email__icontains=params["search"])
-        return page(request, users, present_user_for_admin)
+        return page(request, users, AdminUserOut)
 
+    @documented(request=AdminUserCreateBody, response=AdminUserOut, errors=(404, 409))
     def post(self, request):
+        body = AdminUserCreateBody(data=request.data)
+        body.is_valid(raise_exception=True)
         user = User()
-        group_ids = _apply(user, Payload(request.data), creating=True)
-        return ok(present_user_for_admin(_save(user, group_ids)))
+        group_ids = body.apply(user)
+        return ok(AdminUserOut(_saved(user, group_ids)).data)
 
 
 class AdminUserDetailView(AdminView):
+    @documented(response=AdminUserOut)
     def get(self, request, pk):
-        return ok(present_user_for_admin(get_or_404(_users(), pk, "User", "USER_NOT_FOUND")))
+        return ok(AdminUserOut(get_or_404(_users(), pk, "User", "USER_NOT_FOUND")).data)
 
+    @documented(request=AdminUserBody(partial=True), response=AdminUserOut, errors=(409,))
     def put(self, request, pk):
-        user = get_or_404(User.objects.all(), pk, "User", "USER_NOT_FOUND")
-        # balance is not an editable field here: it changes only through /balance, atomically.
-        group_ids = _apply(user, Payload(request.data), creating=False)
-        user.save(update_fields=[f.name for f in User._meta.concrete_fields if f.name not in ("id", "balance")])
-        if group_ids is not None:
-            user.allowed_groups.set(group_ids)
-        transaction.on_commit(lambda: cache.invalidate_user(user.pk))
-        return ok(present_user_for_admin(_users().get(pk=user.pk)))
+        user = _user(pk)
+        body = AdminUserBody(user, data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        group_ids = body.apply(user)
+        # balance is never written here: it changes only through /balance, atomically.
+        fields = [f.name for f in User._meta.concrete_fields if f.name not in ("id", "balance")]
+        return ok(AdminUserOut(_saved(user, group_ids, update_fields=fields)).data)
 
+    @documented(response=Message)
     def delete(self, request, pk):
-        user = get_or_404(User.objects.all(), pk, "User", "USER_NOT_FOUND")
+        user = _user(pk)
         if user.pk == getattr(request.user, "pk", None):
             raise ApiError(400, "You cannot delete your own account")
         user_id = user.pk
@@ -189,12 +135,12 @@ class AdminUserDetailView(AdminView):
 class AdminUserBalanceView(AdminView):
     """POST {balance, operation: set|add|subtract, notes}: one UPDATE; the balance never goes negative."""
 
+    @documented(request=BalanceBody, response=AdminUserOut)
     def post(self, request, pk):
-        user = get_or_404(User.objects.all(), pk, "User", "USER_NOT_FOUND")
-        payload = Payload(request.data)
-        amount = payload.money("balance", required=True)
-        operation = payload.string("operation", required=True, choices=("set", "add", "subtract"))
-        payload.string("notes", strip=False, max_length=10_000)  # accepted for compatibility; not stored
+        user = _user(pk)
+        body = BalanceBody(data=request.data)
+        body.is_valid(raise_exception=True)
+        amount, operation = body.validated_data["balance"], body.validated_data["operation"]
         rows = User.objects.filter(pk=user.pk)
         if operation == "set":
             rows.update(balance=amount)
@@ -204,4 +150,4 @@ class AdminUserBalanceView(AdminView):
         elif not rows.filter(balance__gte=amount).update(balance=F("balance") - nanos(amount)):
             raise ApiError(400, "balance: the result would be negative", "INSUFFICIENT_BALANCE")
         transaction.on_commit(lambda: cache.invalidate_user(user.pk))
-        return ok(present_user_for_admin(_users().get(pk=user.pk)))
+        return ok(AdminUserOut(_users().get(pk=user.pk)).data)

@@ -1,10 +1,12 @@
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.columns import within_columns
 from core.money import MoneyField
 
 
@@ -24,6 +26,7 @@ class UserManager(BaseUserManager):
         return self.create_user(email, password, **fields)
 
 
+@within_columns
 class User(AbstractBaseUser, PermissionsMixin):
     class Role(models.TextChoices):
         ADMIN = "admin", _("Admin")
@@ -38,7 +41,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     notes = models.TextField(_("notes"), blank=True)
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.USER)
     balance = MoneyField(_("balance (USD)"), default=0)
-    concurrency = models.IntegerField(_("concurrency"), default=5, help_text=_("0 = unlimited"))
+    concurrency = models.IntegerField(
+        _("concurrency"), default=5, help_text=_("0 = unlimited"), validators=[MinValueValidator(0)]
+    )
     status = models.CharField(_("status"), max_length=20, choices=Status.choices, default=Status.ACTIVE)
     is_staff = models.BooleanField(_("staff"), default=False)
     allowed_groups = models.ManyToManyField(
@@ -70,12 +75,15 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.role == self.Role.ADMIN
 
 
+@within_columns
 class UserGroupRate(models.Model):
     """A per-user override of a group's rate multiplier."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="group_rates")
     group = models.ForeignKey("groups.Group", on_delete=models.CASCADE, related_name="user_rates")
-    rate_multiplier = models.DecimalField(_("rate multiplier"), max_digits=10, decimal_places=4)
+    rate_multiplier = models.DecimalField(
+        _("rate multiplier"), max_digits=10, decimal_places=4, validators=[MinValueValidator(0)]
+    )
 
     class Meta:
         verbose_name = _("user group rate")
@@ -86,6 +94,7 @@ class UserGroupRate(models.Model):
         return f"{self.user} × {self.group}: {self.rate_multiplier}"
 
 
+@within_columns
 class Subscription(models.Model):
     """A user's subscription to a subscription-type group, with rolling usage windows."""
 

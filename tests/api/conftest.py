@@ -86,4 +86,5 @@ def user_api(user):
 @pytest.fixture(autouse=True)
 def api_test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.API_LOGIN_RATE = ""  # tests log in far more often than a person; test_auth_api covers the limit
+    settings.API_LOGIN_RATE = ""  # tests log in far more often than a person; test_login_throttle covers it
+    settings.API_LOGIN_ACCOUNT_RATE = ""

@@ -44,8 +44,6 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         if not o["name"].strip() or len(o["name"].strip()) > 100:
             raise CommandError("name: 1 to 100 characters")
-        if o["concurrency"] < 0:
-            raise CommandError("--concurrency: must be >= 0")
         groups = []
         for name in o["group"]:
             group = Group.objects.filter(name=name).first()
@@ -61,8 +59,6 @@ class Command(BaseCommand):
                 limits[field] = to_decimal(o[option])
             except (ValueError, ArithmeticError):
                 raise CommandError(f"--{option.replace('_', '-')}: not an amount: {o[option]!r}")
-            if limits[field] > 1_000_000_000:
-                raise CommandError(f"--{option.replace('_', '-')}: must be <= 1000000000")
         account = Account(
             name=o["name"].strip(), platform=o["platform"], type=o["account_type"], base_url=o["base_url"],
             api_key=_secret(o["api_key"]), access_token=_secret(o["access_token"]),

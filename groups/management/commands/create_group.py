@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.columns import range_errors
 from core.money import to_decimal
 from groups.models import Group, Platform
 
@@ -24,11 +25,12 @@ class Command(BaseCommand):
             multiplier = to_decimal(rate_multiplier)
         except (ValueError, ArithmeticError):
             raise CommandError(f"--rate-multiplier: not a number: {rate_multiplier!r}")
-        if not 0 <= multiplier <= 1_000_000:
-            raise CommandError("--rate-multiplier: must be between 0 and 1000000")
-        group = Group.objects.create(
+        group = Group(
             name=name, platform=platform, rate_multiplier=multiplier, description=description, is_exclusive=exclusive
         )
+        if errors := range_errors(group):  # the bounds of the model's columns (core.columns)
+            raise CommandError("; ".join(f"--{f.replace('_', '-')}: {m}" for f, m in errors.items()))
+        group.save()
         from apikeys import cache
 
         cache.invalidate_all()

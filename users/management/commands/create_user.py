@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
+from core.columns import range_errors
 from core.money import to_decimal
 from users.models import User
 
@@ -33,10 +34,10 @@ class Command(BaseCommand):
             amount = to_decimal(balance)
         except (ValueError, ArithmeticError):
             raise CommandError(f"--balance: not an amount: {balance!r}")
-        if not 0 <= amount <= 1_000_000_000:
-            raise CommandError("--balance: must be between 0 and 1000000000")
-        if concurrency < 0:
-            raise CommandError("--concurrency: must be >= 0")
+        if amount < 0:
+            raise CommandError("--balance: must be >= 0")
+        if errors := range_errors(User(email=email, balance=amount, concurrency=concurrency)):
+            raise CommandError("; ".join(f"--{field}: {message}" for field, message in errors.items()))
         if password is not None and len(password) < 8:
             raise CommandError("--password: at least 8 characters")
         generated = password is None
