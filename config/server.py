@@ -18,6 +18,9 @@ def uvicorn_options() -> dict:
     return {
         "loop": "uvloop", "http": PROTOCOL, "lifespan": "on", "access_log": False, "timeout_keep_alive": 75,
         "log_level": "warning",
+        # The client's address is core.clientip's to tell, from TRUSTED_PROXIES only; uvicorn would
+        # otherwise believe X-Forwarded-For from any local peer.
+        "proxy_headers": False,
     }
 
 

@@ -71,6 +71,16 @@ def client_ip(remote_addr: str | None, headers: Mapping[str, str]) -> str:
     return str(hops[0]) if hops else str(peer)
 
 
+class _MetaHeaders:
+    """request.META read as lower-case header names, without building Django's request.headers."""
+
+    def __init__(self, meta):
+        self.meta = meta
+
+    def get(self, name: str, default=None):
+        return self.meta.get("HTTP_" + name.upper().replace("-", "_"), default)
+
+
 def request_ip(request) -> str:
     """client_ip() of a Django (or DRF) request."""
-    return client_ip(request.META.get("REMOTE_ADDR"), request.headers)
+    return client_ip(request.META.get("REMOTE_ADDR"), _MetaHeaders(request.META))

@@ -14,6 +14,7 @@ from django.utils import timezone
 from apikeys import cache
 from apikeys.models import ApiKey, hash_key
 from core import db
+from core.clientip import request_ip
 from gateway.errors import GatewayError
 
 ACTIVE, QUOTA_EXHAUSTED, EXPIRED = ApiKey.Status.ACTIVE, ApiKey.Status.QUOTA_EXHAUSTED, ApiKey.Status.EXPIRED
@@ -25,18 +26,6 @@ class AuthContext:
     key: cache.KeySnapshot
     client_ip: str
     subscription: object | None = None  # users.models.Subscription when billed by subscription
-
-
-def client_ip(request) -> str:
-    meta = request.META
-    for header in ("HTTP_CF_CONNECTING_IP", "HTTP_X_REAL_IP"):
-        if value := meta.get(header, "").strip():
-            return value
-    if forwarded := meta.get("HTTP_X_FORWARDED_FOR", ""):
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return meta.get("REMOTE_ADDR", "") or ""
 
 
 def extract_key(request, accepts_query_key: bool = False) -> str:
@@ -75,7 +64,7 @@ async def authenticate(request, *, skip_billing: bool = False, dialect=None) -> 
         raise GatewayError(401, "Invalid API key", code="INVALID_API_KEY")
     if snapshot.status not in (ACTIVE, QUOTA_EXHAUSTED, EXPIRED):
         raise GatewayError(401, "API key is disabled", code="API_KEY_DISABLED")
-    ip = client_ip(request)
+    ip = request_ip(request)  # forwarding headers count only from TRUSTED_PROXIES
     if not ip_allowed(snapshot, ip):
         raise GatewayError(403, "Access denied", code="ACCESS_DENIED")
     if snapshot.user_status != "active":

@@ -29,18 +29,6 @@ def _header(headers, name: str) -> str:
     return value or ""
 
 
-def resolve_client_ip(headers, remote_addr: str | None) -> str:
-    """The client's address as the edge saw it: CF-Connecting-IP, X-Real-IP, first X-Forwarded-For."""
-    for name in ("CF-Connecting-IP", "X-Real-IP"):
-        if value := _header(headers, name).strip():
-            return value
-    if forwarded := _header(headers, "X-Forwarded-For"):
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return remote_addr or ""
-
-
 def session_id_from_metadata(body: dict) -> str | None:
     """The session id inside metadata.user_id, in either the legacy string or the JSON form."""
     metadata = body.get("metadata")
@@ -102,6 +90,5 @@ def session_hash(body: dict, headers, client_ip: str | None, api_key_id, platfor
         return prefix + (session if len(session) <= 128 else _digest(session))
     if cacheable := _cacheable_text(body):
         return prefix + _digest(cacheable)
-    ip = resolve_client_ip(headers, client_ip)
-    client = f"{ip}:{_header(headers, 'User-Agent')}:{api_key_id}|"
+    client = f"{client_ip or ''}:{_header(headers, 'User-Agent')}:{api_key_id}|"
     return prefix + _digest(client + _all_text(body))

@@ -175,3 +175,14 @@ def test_a_connection_that_never_finishes_its_headers_is_closed(gateway_url, set
         started = time.monotonic()
         assert sock.recv(100) == b""  # closed by the server
         assert time.monotonic() - started < 4
+
+
+def test_ip_rules_cannot_be_bypassed_with_a_forwarding_header(anthropic_fake, gateway_url, settings):
+    setup = make_setup(anthropic_fake.url, key_fields={"ip_whitelist": ["203.0.113.7"]})
+    spoofed = {"X-Forwarded-For": "203.0.113.7", "X-Real-IP": "203.0.113.7", "CF-Connecting-IP": "203.0.113.7"}
+    refused = post(gateway_url, setup.raw_key, json=BODY, headers=spoofed)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "ACCESS_DENIED"
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]  # now the header comes from a proxy we run
+    assert post(gateway_url, setup.raw_key, json=BODY, headers={"X-Forwarded-For": "203.0.113.7"}).status_code == 200
+    drain_sync()
+    assert UsageLog.objects.get().ip_address == "203.0.113.7"

@@ -58,11 +58,14 @@ def test_inactive_key_s7_4(setup, gateway_url):
     assert_error(post(gateway_url, {"x-api-key": setup.raw_key}), 401, "API_KEY_DISABLED")
 
 
-def test_ip_rules(setup, gateway_url):
+def test_ip_rules(setup, gateway_url, settings):
     setup.key.ip_whitelist = ["10.1.0.0/16"]
     setup.key.save()
     assert_error(post(gateway_url, {"x-api-key": setup.raw_key}), 403, "ACCESS_DENIED")
-    assert post(gateway_url, {"x-api-key": setup.raw_key, "X-Forwarded-For": "10.1.2.3, 127.0.0.1"}).status_code == 200
+    forwarded = {"x-api-key": setup.raw_key, "X-Forwarded-For": "10.1.2.3, 127.0.0.1"}
+    assert_error(post(gateway_url, forwarded), 403, "ACCESS_DENIED")  # from an untrusted peer: ignored
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    assert post(gateway_url, forwarded).status_code == 200
     setup.key.ip_whitelist, setup.key.ip_blacklist = [], ["127.0.0.1"]
     setup.key.save()
     assert_error(post(gateway_url, {"x-api-key": setup.raw_key}), 403, "ACCESS_DENIED")

@@ -2,7 +2,7 @@
 
 import json
 
-from gateway.sessions import resolve_client_ip, session_hash
+from gateway.sessions import session_hash
 
 UA = {"User-Agent": "claude-cli/2.1.22 (external, cli)"}
 
@@ -62,15 +62,13 @@ def test_fallback_depends_on_client_key_and_text():
     assert session_hash(body(msgs, system="be long"), UA, "1.1.1.1", 1) != base
 
 
-def test_client_ip_prefers_edge_headers():
-    assert resolve_client_ip({"CF-Connecting-IP": "5.5.5.5", "X-Real-IP": "6.6.6.6"}, "1.1.1.1") == "5.5.5.5"
-    assert resolve_client_ip({"X-Real-IP": "6.6.6.6"}, "1.1.1.1") == "6.6.6.6"
-    assert resolve_client_ip({"X-Forwarded-For": "7.7.7.7, 10.0.0.1"}, "1.1.1.1") == "7.7.7.7"
-    assert resolve_client_ip({}, "1.1.1.1") == "1.1.1.1"
+def test_the_hash_uses_the_address_auth_resolved_not_the_headers():
+    """Forwarding headers are core.clientip's to believe (TRUSTED_PROXIES); the hash takes its answer."""
     msgs = [{"role": "user", "content": "hi"}]
     assert session_hash(body(msgs), {"X-Forwarded-For": "7.7.7.7"}, "1.1.1.1", 1) == session_hash(
-        body(msgs), {"X-Real-IP": "7.7.7.7"}, "2.2.2.2", 1
+        body(msgs), {"X-Real-IP": "9.9.9.9"}, "1.1.1.1", 1
     )
+    assert session_hash(body(msgs), {}, "1.1.1.1", 1) != session_hash(body(msgs), {}, "2.2.2.2", 1)
 
 
 def test_gemini_bodies_and_prefix():
