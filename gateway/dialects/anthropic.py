@@ -182,6 +182,7 @@ class AnthropicMessages(Dialect):
     protocol = "anthropic"
     platforms = frozenset({"anthropic"})
     ping_event = b'event: ping\ndata: {"type": "ping"}\n\n'
+    probe_model = "claude-sonnet-4-5"
 
     def read(self, request, action, **path):
         try:
@@ -213,6 +214,11 @@ class AnthropicMessages(Dialect):
         if inbound.action != "messages":
             return None
         return sessions.session_hash(inbound.data, request.headers, client_ip, key_id) or None
+
+    def probe_inbound(self, model):
+        data = {"model": model, "max_tokens": 256, "messages": [{"role": "user", "content": "hi"}]}
+        return Inbound(dialect=self, action="messages", endpoint="", body=json.dumps(data).encode(), data=data,
+                       model=model, stream=False)
 
     def answer_json(self, raw, inbound, mapped_model, ttl_target):
         usage = Usage()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.http import HttpResponse, JsonResponse
 
 from billing.cost import Usage
+from gateway.errors import GatewayError
 
 
 @dataclass
@@ -73,10 +74,15 @@ class Dialect:
     ping_event = b""
     stream_content_type = "text/event-stream"
     accepts_query_key = False  # whether the client may send its key as ?key= (Gemini's clients do)
+    probe_model = ""  # the model an account test asks for when the account names none (gateway.probe)
 
     # --- reading the request --------------------------------------------------------------------------
     def read(self, request, action: str, **path) -> Inbound:
         raise NotImplementedError
+
+    def wrong_platform(self, path: str, platform: str) -> GatewayError:
+        """The refusal of a key whose group's platform this dialect does not serve."""
+        return GatewayError(404, f"{path} is not available for {platform} groups", error_type="not_found_error")
 
     def session_hash(self, inbound: Inbound, request, client_ip: str, key_id: int) -> str | None:
         return None
@@ -98,6 +104,18 @@ class Dialect:
         raise NotImplementedError
 
     def models(self, names: list[str]) -> JsonResponse:
+        raise NotImplementedError
+
+    def model(self, name: str, names: list[str]) -> HttpResponse:
+        """One model of the list (`GET .../models/{name}`) in the list's own entry shape, else a 404."""
+        listed = json.loads(self.models(names).content)
+        entry = next((e for e in listed.get("data") or () if isinstance(e, dict) and e.get("id") == name), None)
+        if entry is None:
+            return self.error_response(404, f"model {name[:200]} not found", error_type="not_found_error")
+        return JsonResponse(entry)
+
+    def probe_inbound(self, model: str) -> Inbound:
+        """The smallest request that shows whether an account works (the admin's account test)."""
         raise NotImplementedError
 
     # --- errors ----------------------------------------------------------------------------------------
