@@ -21,6 +21,13 @@ class AccountRuleError(RuleError):
     """An account change that the rules refuse (a 400 naming the field)."""
 
 
+def platform_type_error(platform: str, account_type: str) -> str | None:
+    """Why an account of this type cannot serve this platform, or None (only API keys reach Gemini)."""
+    if platform == Platform.GEMINI and account_type != Account.Type.APIKEY:
+        return "gemini accounts are apikey accounts (a Google AI Studio API key)"
+    return None
+
+
 def validate(account: Account) -> None:
     """Raise AccountRuleError with a message naming the field for the first rule the account breaks."""
     if account.type not in ACCEPTED_TYPES:
@@ -36,8 +43,8 @@ def validate(account: Account) -> None:
                 raise AccountRuleError("aws_access_key_id: required for a bedrock account in sigv4 auth mode")
             if not account.aws_secret_access_key:
                 raise AccountRuleError("aws_secret_access_key: required for a bedrock account in sigv4 auth mode")
-    elif account.platform == Platform.GEMINI and account.type != Account.Type.APIKEY:
-        raise AccountRuleError("type: gemini accounts are apikey accounts (a Google AI Studio API key)")
+    elif wrong_type := platform_type_error(account.platform, account.type):
+        raise AccountRuleError(f"type: {wrong_type}")
     elif account.type in (Account.Type.APIKEY, Account.Type.UPSTREAM) and not account.api_key:
         raise AccountRuleError(f"api_key: required for {account.type} accounts")
     elif account.is_oauth and not account.access_token:

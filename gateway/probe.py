@@ -87,7 +87,8 @@ async def probe(account, model: str | None = None) -> ProbeResult:
         return ProbeResult(False, f"could not reach the upstream: {exc}", model=model)
     elapsed = int((time.monotonic() - started) * 1000)
     if status >= 400:
-        return ProbeResult(False, _explain(status, upstream.decode_error(status, headers, raw)), status=status,
+        meaning = upstream.failover_status(status, raw)  # e.g. Google's 400 for a refused key is a 401
+        return ProbeResult(False, _explain(meaning, upstream.decode_error(status, headers, raw)), status=status,
                            model=model, upstream_model=upstream_model, elapsed_ms=elapsed)
     return ProbeResult(True, f"OK: {model} answered in {elapsed} ms", status=status, model=model,
                        upstream_model=upstream_model, elapsed_ms=elapsed)
