@@ -38,7 +38,7 @@ def _model_for(account, dialect) -> str:
     return dialect.probe_model
 
 
-def _explain(status: int, body: bytes) -> str:
+def _explain(status: int, body: bytes, meaning: int | None = None) -> str:
     data = jsonutil.parse(body)
     detail = ""
     if isinstance(data, dict):
@@ -47,7 +47,7 @@ def _explain(status: int, body: bytes) -> str:
     detail = str(detail or body[:300].decode("utf-8", "replace")).strip()
     what = {401: "the upstream refused the credentials", 403: "the upstream refused access",
             404: "the upstream does not know this model or path", 429: "the upstream is rate limiting this account",
-            529: "the upstream is overloaded"}.get(status, "the upstream answered with an error")
+            529: "the upstream is overloaded"}.get(meaning or status, "the upstream answered with an error")
     return f"{what} ({status}): {detail}" if detail else f"{what} ({status})"
 
 
@@ -87,8 +87,8 @@ async def probe(account, model: str | None = None) -> ProbeResult:
         return ProbeResult(False, f"could not reach the upstream: {exc}", model=model)
     elapsed = int((time.monotonic() - started) * 1000)
     if status >= 400:
-        meaning = upstream.failover_status(status, raw)  # e.g. Google's 400 for a refused key is a 401
-        return ProbeResult(False, _explain(meaning, upstream.decode_error(status, headers, raw)), status=status,
+        meaning = upstream.failover_status(status, raw)  # e.g. Google's 400 for a refused key means a 401
+        return ProbeResult(False, _explain(status, upstream.decode_error(status, headers, raw), meaning), status=status,
                            model=model, upstream_model=upstream_model, elapsed_ms=elapsed)
     return ProbeResult(True, f"OK: {model} answered in {elapsed} ms", status=status, model=model,
                        upstream_model=upstream_model, elapsed_ms=elapsed)

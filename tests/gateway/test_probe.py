@@ -56,4 +56,4 @@ def test_a_gemini_account_is_tested_in_its_own_protocol(gemini_fake, make_accoun
     gemini_fake.reply(GeminiReply(status=400, body=key_invalid()))
     refused = async_to_sync(probe)(make_account(platform="gemini", api_key="AIza-wrong"))
     assert not refused.ok and refused.message == (
-        "the upstream refused the credentials (401): API key not valid. Please pass a valid API key.")
+        "the upstream refused the credentials (400): API key not valid. Please pass a valid API key.")
