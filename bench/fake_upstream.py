@@ -128,7 +128,8 @@ class Fake:
         self.events, self.delay = events, delay_ms / 1000
         self.stream_body = stream_events(events)
         self.bedrock_frames = [event_stream_frame(e.replace(b"__ID__", b"bedrock")) for e in self.stream_body]
-        self.gemini_stream = gemini_events(events)
+        gemini = gemini_events(events)
+        self.gemini_stream = gemini[:1] + [e.replace(b"__ID__", b"bench") for e in gemini[1:]]
         self.peak_streams = self.open_streams
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
@@ -140,10 +141,13 @@ class Fake:
         if not body.get("stream"):
             return web.Response(body=self.json_body.replace(b"__ID__", ident), headers=headers,
                                 content_type="application/json")
-        resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+        return await self._sse(request, {**headers, "Cache-Control": "no-cache"}, self.stream_body, ident)
+
+    async def _sse(self, request: web.Request, headers: dict, events: list[bytes], ident: bytes):
+        """The events `delay` apart, the first one carrying the request's id."""
+        resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        events, delay = self.stream_body, self.delay
+        delay = self.delay
         self.open_streams += 1
         self.peak_streams = max(self.peak_streams, self.open_streams)
         try:
@@ -184,21 +188,7 @@ class Fake:
         ident = f"bench{next(_ids):09d}".encode()
         if request.match_info["action"] != "streamGenerateContent":
             return web.Response(body=self.gemini_body.replace(b"__ID__", ident), content_type="application/json")
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await resp.prepare(request)
-        events, delay = self.gemini_stream, self.delay
-        self.open_streams += 1
-        self.peak_streams = max(self.peak_streams, self.open_streams)
-        try:
-            await resp.write(events[0].replace(b"__ID__", ident))
-            for event in events[1:]:
-                if delay:
-                    await asyncio.sleep(delay)
-                await resp.write(event.replace(b"__ID__", ident))
-            await resp.write_eof()
-        finally:
-            self.open_streams -= 1
-        return resp
+        return await self._sse(request, {}, self.gemini_stream, ident)
 
     async def set_config(self, request: web.Request) -> web.Response:
         body = await request.json()

@@ -9,15 +9,14 @@ and a mapped model name is put back to the requested one.
 
 import json
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
 from billing.cost import Usage
 from core import jsonutil
 from gateway import cachettl, sessions
 from gateway.cachettl import FIVE_M, ONE_H, as_int
-from gateway.dialects.base import Dialect, Inbound, StreamProcessor
-from gateway.errors import GatewayError, bad_request
+from gateway.dialects.base import Dialect, Inbound, StreamProcessor, client_headers, read_json_object
+from gateway.errors import bad_request
 
 # Client headers worth passing on upstream; everything else (keys, cookies, hop-by-hop, encodings) stays.
 PASSTHROUGH_HEADERS = frozenset({
@@ -185,25 +184,11 @@ class AnthropicMessages(Dialect):
     probe_model = "claude-sonnet-4-5"
 
     def read(self, request, action, **path):
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise GatewayError(413, "Request body too large", error_type="request_too_large")
-        if not body:
-            raise bad_request("Request body is empty")
-        data = jsonutil.parse(body)
-        if not isinstance(data, dict):
-            raise bad_request("Failed to parse request body")
+        body, data = read_json_object(request, "Failed to parse request body")
         model = data.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("model is required")
-        headers = {}
-        for name, value in request.META.items():
-            if not name.startswith("HTTP_") and name != "CONTENT_TYPE":
-                continue
-            lower = name.removeprefix("HTTP_").replace("_", "-").lower()
-            if lower in PASSTHROUGH_HEADERS or lower.startswith("x-stainless-"):
-                headers[lower] = value
+        headers = client_headers(request, PASSTHROUGH_HEADERS, prefix="x-stainless-")
         return Inbound(
             dialect=self, action=action, endpoint=request.path, body=body, data=data, model=model,
             stream=data.get("stream") is True and action == "messages", headers=headers,

@@ -12,10 +12,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 
 from billing.cost import Usage
-from gateway.errors import GatewayError
+from core import jsonutil
+from gateway.errors import GatewayError, bad_request
 
 
 @dataclass
@@ -39,6 +41,32 @@ class Inbound:
     def request_id(self) -> str:
         """The usage log's idempotency key."""
         return f"client:{self.holder}"
+
+
+def read_json_object(request, not_an_object: str) -> tuple[bytes, dict]:
+    """The request body and the JSON object it holds; 413 / 400 (with `not_an_object`) otherwise."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise GatewayError(413, "Request body too large", error_type="request_too_large")
+    if not body:
+        raise bad_request("Request body is empty")
+    data = jsonutil.parse(body)
+    if not isinstance(data, dict):
+        raise bad_request(not_an_object)
+    return body, data
+
+
+def client_headers(request, names: frozenset, prefix: str = "") -> dict:
+    """The client's headers an upstream may see: those in `names` or starting with `prefix` (lower case)."""
+    headers = {}
+    for name, value in request.META.items():
+        if not name.startswith("HTTP_") and name != "CONTENT_TYPE":
+            continue
+        lower = name.removeprefix("HTTP_").replace("_", "-").lower()
+        if lower in names or (prefix and lower.startswith(prefix)):
+            headers[lower] = value
+    return headers
 
 
 class StreamProcessor:

@@ -16,14 +16,13 @@ import hashlib
 import json
 import re
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
 from billing.cost import Usage
 from core import jsonutil
 from gateway import sessions
 from gateway.cachettl import as_int
-from gateway.dialects.base import Dialect, Inbound, StreamProcessor
+from gateway.dialects.base import Dialect, Inbound, StreamProcessor, client_headers, read_json_object
 from gateway.errors import GatewayError, bad_request
 
 STATUS = {
@@ -194,21 +193,8 @@ class GeminiDialect(Dialect):
             raise GatewayError(404, f"Method models.{action[:100]} is not found", error_type="not_found_error")
         if not MODEL_NAME.match(model):
             raise bad_request(f"Invalid model name: {model[:200]!r}")
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise GatewayError(413, "Request body too large", error_type="request_too_large")
-        if not body:
-            raise bad_request("Request body is empty")
-        data = jsonutil.parse(body)
-        if not isinstance(data, dict):
-            raise bad_request("Invalid JSON payload: the request body must be a JSON object")
-        headers = {}
-        for name, value in request.META.items():
-            if name.startswith("HTTP_"):
-                lower = name[5:].replace("_", "-").lower()
-                if lower in PASSTHROUGH_HEADERS:
-                    headers[lower] = value
+        body, data = read_json_object(request, "Invalid JSON payload: the request body must be a JSON object")
+        headers = client_headers(request, PASSTHROUGH_HEADERS)
         stream = ACTIONS[action]
         dialect = self if not stream or request.GET.get("alt") == "sse" else GeminiArrayStream()
         return Inbound(
