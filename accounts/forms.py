@@ -8,6 +8,7 @@ field error instead of a 500.
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
@@ -146,7 +147,7 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
         if cleaned.get("type") == Account.Type.BEDROCK:
             self._require_bedrock_credentials(cleaned)
         if wrong_type := platform_type_error(cleaned.get("platform"), cleaned.get("type")):
-            self.add_error("type", wrong_type)
+            self.add_error("type", gettext(wrong_type))
         return cleaned
 
     def _require_bedrock_credentials(self, cleaned):

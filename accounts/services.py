@@ -8,6 +8,7 @@ them); after saving, fixed quota windows are normalised (`apply_quota_config`, S
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext_noop
 
 from accounts import quota
 from accounts.models import Account
@@ -22,9 +23,10 @@ class AccountRuleError(RuleError):
 
 
 def platform_type_error(platform: str, account_type: str) -> str | None:
-    """Why an account of this type cannot serve this platform, or None (only API keys reach Gemini)."""
+    """Why an account of this type cannot serve this platform, or None (only API keys reach Gemini).
+    In English; the admin form shows it translated."""
     if platform == Platform.GEMINI and account_type != Account.Type.APIKEY:
-        return "gemini accounts are apikey accounts (a Google AI Studio API key)"
+        return gettext_noop("gemini accounts are apikey accounts (a Google AI Studio API key)")
     return None
 
 

@@ -130,6 +130,8 @@ async def model(request, model):
 async def gemini_action(request, model, action):
     """POST /v1beta/models/{model}:{action} (and /v1/...): generateContent, streamGenerateContent,
     countTokens (forwarded, never billed)."""
+    if action not in dialects.GEMINI.actions:
+        return dialects.not_found(request.path)
     return await pipeline.serve(request, dialects.GEMINI, action, billed=action != "countTokens", model=model)
 
 

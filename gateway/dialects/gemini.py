@@ -180,6 +180,7 @@ class GeminiDialect(Dialect):
     protocol = "google"
     platforms = frozenset({"gemini"})
     accepts_query_key = True
+    actions = frozenset(ACTIONS)  # what `models/{model}:{action}` may ask
     ping_event = b"\n"
     probe_model = "gemini-2.5-flash"
 
@@ -189,8 +190,6 @@ class GeminiDialect(Dialect):
     # --- reading the request --------------------------------------------------------------------------
     def read(self, request, action, **path):
         model = path.get("model") or ""
-        if action not in ACTIONS:
-            raise GatewayError(404, f"Method models.{action[:100]} is not found", error_type="not_found_error")
         if not MODEL_NAME.match(model):
             raise bad_request(f"Invalid model name: {model[:200]!r}")
         body, data = read_json_object(request, "Invalid JSON payload: the request body must be a JSON object")

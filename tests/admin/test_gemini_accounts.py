@@ -25,3 +25,9 @@ def test_a_gemini_oauth_account_is_a_field_error(client_admin):
     assert response.status_code == 200
     assert "gemini accounts are apikey accounts" in response.content.decode()
     assert not Account.objects.filter(name="cli").exists()
+
+
+def test_the_refusal_speaks_chinese_too(client_admin):
+    response = client_admin.post(reverse("admin:accounts_account_add"), _account_post(
+        name="cli", platform="gemini", type="setup-token", access_token="t"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "Gemini 账号只能是 API 密钥账号" in response.content.decode()
