@@ -8,6 +8,7 @@ field error instead of a 500.
 from decimal import Decimal
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
@@ -19,6 +20,7 @@ from unfold.widgets import (
 
 from accounts import quota
 from accounts.models import Account, Proxy
+from accounts.services import platform_type_error
 from groups.models import Group
 
 KEEP_HINT = _("Leave empty to keep the stored value.")
@@ -144,6 +146,8 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
                 cleaned[name] = Decimal(0)
         if cleaned.get("type") == Account.Type.BEDROCK:
             self._require_bedrock_credentials(cleaned)
+        if wrong_type := platform_type_error(cleaned.get("platform"), cleaned.get("type")):
+            self.add_error("type", gettext(wrong_type))
         return cleaned
 
     def _require_bedrock_credentials(self, cleaned):

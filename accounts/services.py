@@ -1,25 +1,34 @@
 """Saving an upstream account after an admin changed it (REST API, commands).
 
 The rules: the quota settings must pass `accounts.quota.validate_config`; the credentials the type
-needs must be present (Bedrock by auth mode, spec S3); the runtime columns (quota counters and
-period starts) are never written by an edit (Account.save() skips them); after saving, fixed quota
-windows are normalised (`apply_quota_config`, S1 follow-up) and the scheduler is told.
+needs must be present (Bedrock by auth mode, spec S3; Gemini accounts are API-key accounts); the
+runtime columns (quota counters and period starts) are never written by an edit (Account.save() skips
+them); after saving, fixed quota windows are normalised (`apply_quota_config`, S1 follow-up) and the scheduler is told.
 """
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext_noop
 
 from accounts import quota
 from accounts.models import Account
 from core.columns import range_errors
 from core.rules import RuleError
-from groups.models import GroupAccount
+from groups.models import GroupAccount, Platform
 
 ACCEPTED_TYPES = tuple(Account.Type.values)  # "bedrock-apikey" is gone for good (S3)
 
 
 class AccountRuleError(RuleError):
     """An account change that the rules refuse (a 400 naming the field)."""
+
+
+def platform_type_error(platform: str, account_type: str) -> str | None:
+    """Why an account of this type cannot serve this platform, or None (only API keys reach Gemini).
+    In English; the admin form shows it translated."""
+    if platform == Platform.GEMINI and account_type != Account.Type.APIKEY:
+        return gettext_noop("gemini accounts are apikey accounts (a Google AI Studio API key)")
+    return None
 
 
 def validate(account: Account) -> None:
@@ -37,6 +46,8 @@ def validate(account: Account) -> None:
                 raise AccountRuleError("aws_access_key_id: required for a bedrock account in sigv4 auth mode")
             if not account.aws_secret_access_key:
                 raise AccountRuleError("aws_secret_access_key: required for a bedrock account in sigv4 auth mode")
+    elif wrong_type := platform_type_error(account.platform, account.type):
+        raise AccountRuleError(f"type: {wrong_type}")
     elif account.type in (Account.Type.APIKEY, Account.Type.UPSTREAM) and not account.api_key:
         raise AccountRuleError(f"api_key: required for {account.type} accounts")
     elif account.is_oauth and not account.access_token:

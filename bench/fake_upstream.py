@@ -8,7 +8,9 @@ answers a fixed message with usage, or, with `"stream": true`, an SSE stream of 
 counts the requests per key (`x-api-key` or a Bearer token, so the bench can tell direct calls from
 relayed ones) and the peak number of streams open at once since the last config change. Bedrock's
 `POST /model/{id}/invoke` and `/invoke-with-response-stream` answer the same message and events, the
-stream in AWS event-stream frames.
+stream in AWS event-stream frames. Gemini's `POST /v1beta/models/{model}:generateContent` and
+`:streamGenerateContent?alt=sse` answer a GenerateContentResponse and as many SSE chunks as a stream
+has events, each with the running usage as Gemini sends it (key: `x-goog-api-key`).
 
     python -m bench.fake_upstream --port 0     # prints "READY <port>" once listening
 """
@@ -84,9 +86,34 @@ def event_stream_frame(event_sse: bytes) -> bytes:
     return message + struct.pack("!I", binascii.crc32(message))
 
 
+GEMINI_USAGE = {"promptTokenCount": 25, "candidatesTokenCount": 40, "totalTokenCount": 65}
+
+
+def gemini_chunk(text: str, usage: dict, finish: bool) -> dict:
+    candidate = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+    if finish:
+        candidate["finishReason"] = "STOP"
+    return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": "gemini-2.5-flash",
+            "responseId": "__ID__"}
+
+
+def gemini_json() -> bytes:
+    return json.dumps(gemini_chunk("Hello from the bench upstream. " * 4, GEMINI_USAGE, True),
+                      separators=(",", ":")).encode()
+
+
+def gemini_events(events: int) -> list[bytes]:
+    running = {"promptTokenCount": 25, "totalTokenCount": 25}
+    return [b"data: " + json.dumps(gemini_chunk(f"token {i} ", GEMINI_USAGE if i == events - 1 else running,
+                                                i == events - 1), separators=(",", ":")).encode() + b"\r\n\r\n"
+            for i in range(events)]
+
+
 def _caller(request: web.Request) -> str:
     auth = request.headers.get("authorization", "")
-    return auth[7:] if auth.startswith("Bearer ") else request.headers.get("x-api-key", "")
+    if auth.startswith("Bearer "):
+        return auth[7:]
+    return request.headers.get("x-api-key", "") or request.headers.get("x-goog-api-key", "")
 
 
 class Fake:
@@ -95,11 +122,14 @@ class Fake:
         self.open_streams = self.peak_streams = 0
         self.configure(events=20, delay_ms=0)
         self.json_body = message_json()
+        self.gemini_body = gemini_json()
 
     def configure(self, events: int, delay_ms: float):
         self.events, self.delay = events, delay_ms / 1000
         self.stream_body = stream_events(events)
         self.bedrock_frames = [event_stream_frame(e.replace(b"__ID__", b"bedrock")) for e in self.stream_body]
+        gemini = gemini_events(events)
+        self.gemini_stream = gemini[:1] + [e.replace(b"__ID__", b"bench") for e in gemini[1:]]
         self.peak_streams = self.open_streams
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
@@ -111,10 +141,13 @@ class Fake:
         if not body.get("stream"):
             return web.Response(body=self.json_body.replace(b"__ID__", ident), headers=headers,
                                 content_type="application/json")
-        resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache"})
+        return await self._sse(request, {**headers, "Cache-Control": "no-cache"}, self.stream_body, ident)
+
+    async def _sse(self, request: web.Request, headers: dict, events: list[bytes], ident: bytes):
+        """The events `delay` apart, the first one carrying the request's id."""
+        resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        events, delay = self.stream_body, self.delay
+        delay = self.delay
         self.open_streams += 1
         self.peak_streams = max(self.peak_streams, self.open_streams)
         try:
@@ -149,6 +182,14 @@ class Fake:
             self.open_streams -= 1
         return resp
 
+    async def gemini(self, request: web.Request) -> web.StreamResponse:
+        self.requests[_caller(request)] += 1
+        await request.read()
+        ident = f"bench{next(_ids):09d}".encode()
+        if request.match_info["action"] != "streamGenerateContent":
+            return web.Response(body=self.gemini_body.replace(b"__ID__", ident), content_type="application/json")
+        return await self._sse(request, {}, self.gemini_stream, ident)
+
     async def set_config(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.configure(int(body.get("events", 20)), float(body.get("delay_ms", 0)))
@@ -163,6 +204,7 @@ def make_app() -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/messages", fake.messages)
     app.router.add_post("/model/{model}/{action:invoke|invoke-with-response-stream}", fake.bedrock)
+    app.router.add_post(r"/v1beta/models/{model}:{action:[A-Za-z]+}", fake.gemini)
     app.router.add_post("/_bench/config", fake.set_config)
     app.router.add_get("/_bench/stats", fake.stats)
     return app

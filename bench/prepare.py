@@ -87,6 +87,7 @@ def reset_database(mode: str, data_dir: Path):
 ACCOUNTS = {
     "anthropic": ("anthropic", ["--type", "apikey"]),
     "bedrock": ("anthropic", ["--type", "bedrock", "--auth-mode", "apikey", "--aws-region", "us-east-1"]),
+    "gemini": ("gemini", ["--type", "apikey"]),
 }
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 MODEL = "claude-sonnet-4-5"
 PROMPT = "Say hello to the benchmark. " * 8
 BEDROCK_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+GEMINI_MODEL = "gemini-2.5-flash"
 
 
 def anthropic_body(stream: bool) -> bytes:
@@ -37,6 +38,21 @@ def bedrock_complete(data: bytes, stream: bool, deltas: int) -> str:
     return "" if frames == deltas + 6 else f"incomplete event stream ({frames} frames)"
 
 
+def gemini_body(stream: bool) -> bytes:
+    return json.dumps({
+        "contents": [{"role": "user", "parts": [{"text": PROMPT}]}], "generationConfig": {"maxOutputTokens": 256},
+    }).encode()
+
+
+def gemini_complete(data: bytes, stream: bool, deltas: int) -> str:
+    if not stream:
+        return "" if b'"usageMetadata"' in data else "no usage in the answer"
+    seen = data.count(b"data: ")  # one per SSE event; the bench's events are the deltas and the framing ones
+    if b'"finishReason"' not in data or seen != deltas + 6:
+        return f"incomplete stream ({seen} events)"
+    return ""
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -44,17 +60,31 @@ class Provider:
     gateway_path: str
     direct_json_path: str
     direct_stream_path: str
-    direct_auth: str  # "x-api-key" or "bearer": how the fake is called directly
+    direct_auth: str  # "x-api-key", "bearer" or "x-goog-api-key": how the fake is called directly
     gateway_complete: object = anthropic_complete
     direct_complete: object = anthropic_complete
     body: object = anthropic_body
+    gateway_stream_path: str = ""  # where a stream goes through subrelay, when not gateway_path
+    gateway_auth: str = "x-api-key"  # how the client sends its subrelay key
 
     def direct_path(self, stream: bool) -> str:
         return self.direct_stream_path if stream else self.direct_json_path
 
+    def relayed_path(self, stream: bool) -> str:
+        return self.gateway_stream_path if stream and self.gateway_stream_path else self.gateway_path
+
     def direct_headers(self, key: str) -> dict:
-        if self.direct_auth == "bearer":
+        return self._headers(self.direct_auth, key)
+
+    def gateway_headers(self, key: str) -> dict:
+        return self._headers(self.gateway_auth, key)
+
+    @staticmethod
+    def _headers(auth: str, key: str) -> dict:
+        if auth == "bearer":
             return {"authorization": f"Bearer {key}", "content-type": "application/json"}
+        if auth == "x-goog-api-key":
+            return {"x-goog-api-key": key, "content-type": "application/json"}
         return {"x-api-key": key, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
@@ -63,4 +93,11 @@ BEDROCK = Provider(
     "bedrock", "anthropic", "/v1/messages", f"/model/{BEDROCK_MODEL_ID}/invoke",
     f"/model/{BEDROCK_MODEL_ID}/invoke-with-response-stream", "bearer", direct_complete=bedrock_complete,
 )
-PROVIDERS = {p.name: p for p in (ANTHROPIC, BEDROCK)}
+_GEMINI_JSON = f"/v1beta/models/{GEMINI_MODEL}:generateContent"
+_GEMINI_STREAM = f"/v1beta/models/{GEMINI_MODEL}:streamGenerateContent?alt=sse"
+GEMINI = Provider(
+    "gemini", "gemini", _GEMINI_JSON, _GEMINI_JSON, _GEMINI_STREAM, "x-goog-api-key",
+    gateway_complete=gemini_complete, direct_complete=gemini_complete, body=gemini_body,
+    gateway_stream_path=_GEMINI_STREAM, gateway_auth="x-goog-api-key",
+)
+PROVIDERS = {p.name: p for p in (ANTHROPIC, BEDROCK, GEMINI)}

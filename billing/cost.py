@@ -1,6 +1,7 @@
 """THE cost formula (spec §2.14 step 3, S5 pricing).
 
-Prices are per million tokens; every part is rounded to the nano-dollar once, the total is the sum of
+Prices are per million tokens (the long-context rates when the prompt is above the price's threshold,
+Gemini); every part is rounded to the nano-dollar once, the total is the sum of
 the rounded parts, and what the user pays is the total times the rate multiplier (<= 0 counts as 1).
 """
 
@@ -64,6 +65,7 @@ def cache_creation_cost(usage: Usage, price: Price) -> Decimal:
 
 def compute(usage: Usage, price: Price, multiplier=1) -> Cost:
     multiplier = effective_multiplier(multiplier)
+    price = price.for_prompt(usage.input_tokens + usage.cache_read_tokens + usage.cache_creation_tokens)
     parts = (
         _tokens(usage.input_tokens, price.input),
         _tokens(usage.output_tokens, price.output),

@@ -9,7 +9,7 @@ A name that matches nothing is priced as `settings.FALLBACK_PRICE_MODEL` and fla
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.conf import settings
@@ -25,15 +25,37 @@ class Price:
     cache_read: Decimal
     cache_write_5m: Decimal
     cache_write_1h: Decimal
+    # Long-context tier (Gemini): a request whose prompt is above `long_context_above` tokens pays the
+    # `long_context` rates for all its tokens. 0 / None = one tier only.
+    long_context_above: int = 0
+    long_context: "Price | None" = None
 
     @property
     def has_ttl_breakdown(self) -> bool:
         """Whether 1-hour cache writes cost more than 5-minute ones (then the split is billed)."""
         return self.cache_write_1h > self.cache_write_5m
 
+    def for_prompt(self, prompt_tokens: int) -> "Price":
+        """The rates a request with this many prompt tokens (input + cached) pays."""
+        if self.long_context is not None and self.long_context_above and prompt_tokens > self.long_context_above:
+            return self.long_context
+        return self
+
 
 def _p(inp, out, read, w5m, w1h) -> Price:
     return Price(*(Decimal(v) for v in (inp, out, read, w5m, w1h)))
+
+
+LONG_CONTEXT_ABOVE = 200_000  # Gemini's long-context tier starts above 200k prompt tokens
+
+
+def _gemini(inp, out, read, long=None) -> Price:
+    """A Gemini price: no cache writes billed per request (storage is billed by the hour); `long` =
+    (input, output, cache read) for prompts above 200,000 tokens."""
+    price = _p(inp, out, read, inp, inp)
+    if long is None:
+        return price
+    return replace(price, long_context_above=LONG_CONTEXT_ABOVE, long_context=_p(*long, long[0], long[0]))
 
 
 # Anthropic list prices (https://docs.anthropic.com/en/docs/about-claude/pricing): cache writes are
@@ -50,6 +72,16 @@ SHIPPED: dict[str, Price] = {
     "claude-haiku-4-5": _p("1", "5", "0.10", "1.25", "2"),
     "claude-3-5-haiku": _p("0.80", "4", "0.08", "1", "1.6"),
     "claude-3-haiku": _p("0.25", "1.25", "0.03", "0.30", "0.50"),
+    # Gemini Developer API, Standard tier (https://ai.google.dev/gemini-api/docs/pricing): text/image/video
+    # input; output includes thinking tokens; cache read = context caching price. Keys are normalised names.
+    "gemini-3-1-pro": _gemini("2", "12", "0.20", long=("4", "18", "0.40")),
+    "gemini-3-pro": _gemini("2", "12", "0.20", long=("4", "18", "0.40")),
+    "gemini-3-flash": _gemini("0.50", "3", "0.05"),
+    "gemini-2-5-pro": _gemini("1.25", "10", "0.125", long=("2.50", "15", "0.25")),
+    "gemini-2-5-flash": _gemini("0.30", "2.50", "0.03"),
+    "gemini-2-5-flash-lite": _gemini("0.10", "0.40", "0.01"),
+    "gemini-2-0-flash": _gemini("0.10", "0.40", "0.025"),
+    "gemini-2-0-flash-lite": _gemini("0.075", "0.30", "0.075"),
 }
 
 _PREFIX = re.compile(r"^(?:(?:us|eu|apac|global|jp|au)\.)?(?:anthropic[./])?")

@@ -224,6 +224,8 @@ CLAUDE_OAUTH_TOKEN_URL = env("CLAUDE_OAUTH_TOKEN_URL", default="https://platform
 CLAUDE_OAUTH_CLIENT_ID = env("CLAUDE_OAUTH_CLIENT_ID", default="9d1c250a-e61b-44d9-88ed-5944d1962f5e")
 # Bedrock endpoint template; tests point it at a fake. {region} is filled in per account.
 BEDROCK_ENDPOINT = env("BEDROCK_ENDPOINT", default="https://bedrock-runtime.{region}.amazonaws.com")
+# Google AI Studio (Gemini API-key accounts without their own base URL).
+GEMINI_BASE_URL = env("GEMINI_BASE_URL", default="https://generativelanguage.googleapis.com")
 UPSTREAM_RESPONSE_HEADER_TIMEOUT = env.float("UPSTREAM_RESPONSE_HEADER_TIMEOUT", default=600.0)
 STREAM_IDLE_TIMEOUT = env.float("STREAM_IDLE_TIMEOUT", default=180.0)
 # A non-streaming upstream answer larger than this is refused with 502 (the gateway holds it in memory).

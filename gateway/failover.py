@@ -13,6 +13,7 @@ provider's answer means in detail (when its 429 ends, what its 401 means) is its
 - Otherwise: 429 → rate limited until the reset the adapter reads (None: not a lasting limit, not
   marked); 529 → overloaded for a cooldown; 401 → the adapter decides (OAuth: token refreshed, account
   paused meanwhile; else account error); 402, 403 → account error; other 5xx → switch without marking.
+- The adapter may say an answer means another status (Google's 400 API_KEY_INVALID is a 401).
 - Other 4xx (400, 404, 413, ...) are the client's problem: relayed as they are, unless they show that
   the account itself is dead (400 "organization has been disabled").
 Every mark goes through the Account state methods, which invalidate the scheduler snapshot.
@@ -88,6 +89,7 @@ async def handle_upstream_error(account, status: int, headers, body: bytes, upst
         from gateway.upstreams import Upstream, for_account
 
         upstream = for_account(account) or Upstream()  # the generic rules for a kind without its own
+    status = upstream.failover_status(status, body)
     if is_pool_mode(account, upstream):
         # The upstream is a pool of its own: its errors say nothing lasting about this account.
         if status in POOL_RETRY_STATUSES:

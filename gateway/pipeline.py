@@ -17,21 +17,27 @@ from django.http import HttpResponse
 from gateway import answers, slots
 from gateway.auth import AuthContext, authenticate
 from gateway.dialects import Dialect, Inbound
-from gateway.errors import GatewayError, concurrency_exceeded, upstream_failed
+from gateway.errors import concurrency_exceeded, upstream_failed
 from gateway.forward import Attempt, forward
 
 
 async def serve(request, dialect: Dialect, action: str, *, billed: bool = True, **path) -> HttpResponse:
     """Authenticate, read the request in its dialect and answer it."""
-    ctx = await authenticate(request, dialect=dialect)
-    platform = ctx.key.group_platform
-    if platform is not None and platform not in dialect.platforms:
-        raise GatewayError(404, f"{request.path} is not available for {platform} groups", error_type="not_found_error")
+    ctx = await authenticate_for(request, dialect)
     inbound = dialect.read(request, action, **path)
     inbound.holder = request.subrelay_id  # the usage log's request id is the one the client was told
     if not billed:
         return await relay_unbilled(request, ctx, inbound)
     return await relay(request, ctx, inbound)
+
+
+async def authenticate_for(request, dialect: Dialect, *, skip_billing: bool = False) -> AuthContext:
+    """Key auth; then the key's group must be of a platform the dialect serves."""
+    ctx = await authenticate(request, skip_billing=skip_billing, dialect=dialect)
+    platform = ctx.key.group_platform
+    if platform is not None and platform not in dialect.platforms:
+        raise dialect.wrong_platform(request.path, platform)
+    return ctx
 
 
 async def relay(request, ctx: AuthContext, inbound: Inbound) -> HttpResponse:

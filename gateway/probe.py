@@ -4,7 +4,6 @@ sentence saying what happened ("OK, answered in 412 ms", "the upstream refused t
 Nothing is billed and no slot is taken; the account's state is not changed by the result.
 """
 
-import json
 import time
 from dataclasses import dataclass
 
@@ -14,11 +13,9 @@ from yarl import URL
 
 from core import jsonutil
 from gateway import dialects, upstreams
-from gateway.dialects import Inbound
 from gateway.errors import GatewayError
 from gateway.http import proxy_for
 
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5"}
 TIMEOUT = 60
 
 
@@ -32,16 +29,16 @@ class ProbeResult:
     elapsed_ms: int = 0
 
 
-def _model_for(account, platform: str) -> str:
+def _model_for(account, dialect) -> str:
     mapped = [m for m in (account.model_mapping or {}) if not m.endswith("*")]
     if mapped:
         return mapped[0]
     if account.allowed_models:
         return account.allowed_models[0]
-    return DEFAULT_MODELS.get(platform, "")
+    return dialect.probe_model
 
 
-def _explain(status: int, body: bytes) -> str:
+def _explain(status: int, body: bytes, meaning: int | None = None) -> str:
     data = jsonutil.parse(body)
     detail = ""
     if isinstance(data, dict):
@@ -50,7 +47,7 @@ def _explain(status: int, body: bytes) -> str:
     detail = str(detail or body[:300].decode("utf-8", "replace")).strip()
     what = {401: "the upstream refused the credentials", 403: "the upstream refused access",
             404: "the upstream does not know this model or path", 429: "the upstream is rate limiting this account",
-            529: "the upstream is overloaded"}.get(status, "the upstream answered with an error")
+            529: "the upstream is overloaded"}.get(meaning or status, "the upstream answered with an error")
     return f"{what} ({status}): {detail}" if detail else f"{what} ({status})"
 
 
@@ -58,15 +55,13 @@ async def probe(account, model: str | None = None) -> ProbeResult:
     upstream = upstreams.for_account(account)
     if upstream is None:
         return ProbeResult(False, f"no upstream serves {account.platform} {account.type} accounts yet")
-    model = model or _model_for(account, upstream.platform)
+    dialect = dialects.for_platform(upstream.platform)  # the protocol the account's upstream speaks
+    model = model or _model_for(account, dialect)
     upstream_model = upstream.model_for(account, model) if model else None
     if not upstream_model:
         return ProbeResult(False, f"this account does not serve the model {model!r} (check its model mapping)",
                            model=model)
-    dialect = dialects.ANTHROPIC
-    data = {"model": model, "max_tokens": 256, "messages": [{"role": "user", "content": "hi"}]}
-    inbound = Inbound(dialect=dialect, action="messages", endpoint="", body=json.dumps(data).encode(), data=data,
-                      model=model, stream=False)
+    inbound = dialect.probe_inbound(model)
     body = dialect.body_for(inbound, upstream.mapped_model(account, model))
     started = time.monotonic()
     timeout = aiohttp.ClientTimeout(total=TIMEOUT)
@@ -92,7 +87,8 @@ async def probe(account, model: str | None = None) -> ProbeResult:
         return ProbeResult(False, f"could not reach the upstream: {exc}", model=model)
     elapsed = int((time.monotonic() - started) * 1000)
     if status >= 400:
-        return ProbeResult(False, _explain(status, upstream.decode_error(status, headers, raw)), status=status,
+        meaning = upstream.failover_status(status, raw)  # e.g. Google's 400 for a refused key means a 401
+        return ProbeResult(False, _explain(status, upstream.decode_error(status, headers, raw), meaning), status=status,
                            model=model, upstream_model=upstream_model, elapsed_ms=elapsed)
     return ProbeResult(True, f"OK: {model} answered in {elapsed} ms", status=status, model=model,
                        upstream_model=upstream_model, elapsed_ms=elapsed)

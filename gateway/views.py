@@ -116,16 +116,55 @@ def _mapped_models(group_id, platform: str) -> list[str]:
     return list(names)
 
 
-@gateway_view(dialects.ANTHROPIC, "GET")
-async def models(request):
-    """GET /v1/models: the group's mapped models (else its platform's defaults), in its platform's shape."""
-    ctx = await authenticate(request, skip_billing=True)
-    cache_key = (ctx.key.group_id, ctx.key.group_platform or "anthropic")
+async def _group_models(ctx, platform: str) -> list[str]:
+    """The models the key's group maps (empty: its platform's defaults), cached briefly per group."""
+    cache_key = (ctx.key.group_id, platform)
     cached = _models_cache.get(cache_key)
     if cached is None or cached[0] < time.monotonic():
         names = await db.run(_mapped_models, *cache_key)
         cached = _models_cache[cache_key] = (time.monotonic() + MODELS_CACHE_SECONDS, names)
-    return dialects.for_platform(ctx.key.group_platform).models(cached[1])
+    return cached[1]
+
+
+@gateway_view(dialects.ANTHROPIC, "GET")
+async def models(request):
+    """GET /v1/models: the group's mapped models (else its platform's defaults), in its platform's shape."""
+    ctx = await authenticate(request, skip_billing=True)
+    names = await _group_models(ctx, ctx.key.group_platform or "anthropic")
+    return dialects.for_platform(ctx.key.group_platform).models(names)
+
+
+@gateway_view(dialects.ANTHROPIC, "GET")
+async def model(request, model):
+    """GET /v1/models/{model}: one model of that list, in its platform's shape."""
+    ctx = await authenticate(request, skip_billing=True)
+    names = await _group_models(ctx, ctx.key.group_platform or "anthropic")
+    return dialects.for_platform(ctx.key.group_platform).model(model, names)
+
+
+# --- Gemini (/v1beta and Google's /v1) -------------------------------------------------------------
+
+
+@gateway_view(dialects.GEMINI, "POST")
+async def gemini_action(request, model, action):
+    """POST /v1beta/models/{model}:{action} (and /v1/...): generateContent, streamGenerateContent,
+    countTokens (forwarded, never billed)."""
+    if action not in dialects.GEMINI.actions:
+        return dialects.not_found(request.path)
+    return await pipeline.serve(request, dialects.GEMINI, action, billed=action != "countTokens", model=model)
+
+
+@gateway_view(dialects.GEMINI, "GET")
+async def gemini_models(request):
+    """GET /v1beta/models: the group's models, else the Gemini defaults."""
+    ctx = await pipeline.authenticate_for(request, dialects.GEMINI, skip_billing=True)
+    return dialects.GEMINI.models(await _group_models(ctx, "gemini"))
+
+
+@gateway_view(dialects.GEMINI, "GET")
+async def gemini_model(request, model):
+    ctx = await pipeline.authenticate_for(request, dialects.GEMINI, skip_billing=True)
+    return dialects.GEMINI.model(model, await _group_models(ctx, "gemini"))
 
 
 # --- /v1/usage -------------------------------------------------------------------------------------

@@ -81,6 +81,24 @@ def bedrock_fake(_bedrock_fake_server, settings):
 
 
 @pytest.fixture(scope="session")
+def _gemini_fake_server():
+    from tests.fakes.gemini import GeminiFake
+
+    fake = GeminiFake().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def gemini_fake(_gemini_fake_server, settings):
+    """The fake Gemini API as GEMINI_BASE_URL, with nothing queued or recorded."""
+    settings.GEMINI_BASE_URL = _gemini_fake_server.url
+    _gemini_fake_server.reset()
+    yield _gemini_fake_server
+    _gemini_fake_server.reset()
+
+
+@pytest.fixture(scope="session")
 def gateway_server(django_db_setup, django_db_blocker):
     """subrelay served by uvicorn in a thread of this process (same test database)."""
     from django.conf import settings

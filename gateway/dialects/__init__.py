@@ -21,9 +21,9 @@ _OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/responses", "/v1/embedding
 
 
 def for_path(path: str) -> Dialect:
-    """The dialect a client of this gateway path speaks: Google's under `/v1beta/`, OpenAI's for its
-    endpoint names, Anthropic's for the rest."""
-    if "/v1beta/" in path:
+    """The dialect a client of this gateway path speaks: Google's under `/v1beta/` and for Google's
+    `/v1/models/{model}:{action}`, OpenAI's for its endpoint names, Anthropic's for the rest."""
+    if "/v1beta/" in path or (path.startswith("/v1/models/") and ":" in path):
         return GEMINI
     if path.startswith(_OPENAI_PATHS):
         return OPENAI

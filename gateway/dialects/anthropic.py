@@ -9,7 +9,6 @@ and a mapped model name is put back to the requested one.
 
 import json
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 
 from billing.cost import Usage
@@ -21,10 +20,11 @@ from gateway.dialects.base import (
     Dialect,
     Inbound,
     StreamProcessor,
-    forwarded_header,
+    client_headers,
+    read_json_object,
     stored_text,
 )
-from gateway.errors import GatewayError, bad_request
+from gateway.errors import bad_request
 
 # Client headers worth passing on upstream; everything else (keys, cookies, hop-by-hop, encodings) stays.
 PASSTHROUGH_HEADERS = frozenset({
@@ -192,17 +192,10 @@ class AnthropicMessages(Dialect):
     protocol = "anthropic"
     platforms = frozenset({"anthropic"})
     ping_event = b'event: ping\ndata: {"type": "ping"}\n\n'
+    probe_model = "claude-sonnet-4-5"
 
     def read(self, request, action, **path):
-        try:
-            body = request.body
-        except RequestDataTooBig:
-            raise GatewayError(413, "Request body too large", error_type="request_too_large")
-        if not body:
-            raise bad_request("Request body is empty")
-        data = jsonutil.parse(body)
-        if not isinstance(data, dict):
-            raise bad_request("Failed to parse request body")
+        body, data = read_json_object(request, "Failed to parse request body")
         model = data.get("model")
         if not isinstance(model, str) or not model:
             raise bad_request("model is required")
@@ -212,13 +205,7 @@ class AnthropicMessages(Dialect):
             for name, value in metadata.items():
                 if isinstance(value, str):
                     stored_text(value, f"metadata.{str(name)[:50]}")
-        headers = {}
-        for name, value in request.META.items():
-            if not name.startswith("HTTP_") and name != "CONTENT_TYPE":
-                continue
-            lower = name.removeprefix("HTTP_").replace("_", "-").lower()
-            if lower in PASSTHROUGH_HEADERS or lower.startswith("x-stainless-"):
-                headers[lower] = forwarded_header(value)
+        headers = client_headers(request, PASSTHROUGH_HEADERS, prefix="x-stainless-")
         return Inbound(
             dialect=self, action=action, endpoint=request.path, body=body, data=data, model=model,
             stream=data.get("stream") is True and action == "messages", headers=headers,
@@ -229,6 +216,11 @@ class AnthropicMessages(Dialect):
         if inbound.action != "messages":
             return None
         return sessions.session_hash(inbound.data, request.headers, client_ip, key_id) or None
+
+    def probe_inbound(self, model):
+        data = {"model": model, "max_tokens": 256, "messages": [{"role": "user", "content": "hi"}]}
+        return Inbound(dialect=self, action="messages", endpoint="", body=json.dumps(data).encode(), data=data,
+                       model=model, stream=False)
 
     def answer_json(self, raw, inbound, mapped_model, ttl_target):
         usage = Usage()

@@ -12,9 +12,12 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse, JsonResponse
 
 from billing.cost import Usage
+from core import jsonutil
+from gateway.errors import GatewayError, bad_request
 
 MAX_MODEL_NAME = 256
 MAX_FORWARDED_HEADER = 4096  # a client header value passed upstream is cut to this many characters
@@ -65,6 +68,32 @@ class Inbound:
         return f"client:{self.holder}"
 
 
+def read_json_object(request, not_an_object: str) -> tuple[bytes, dict]:
+    """The request body and the JSON object it holds; 413 / 400 (with `not_an_object`) otherwise."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise GatewayError(413, "Request body too large", error_type="request_too_large")
+    if not body:
+        raise bad_request("Request body is empty")
+    data = jsonutil.parse(body)
+    if not isinstance(data, dict):
+        raise bad_request(not_an_object)
+    return body, data
+
+
+def client_headers(request, names: frozenset, prefix: str = "") -> dict:
+    """The client's headers an upstream may see: those in `names` or starting with `prefix` (lower case)."""
+    headers = {}
+    for name, value in request.META.items():
+        if not name.startswith("HTTP_") and name != "CONTENT_TYPE":
+            continue
+        lower = name.removeprefix("HTTP_").replace("_", "-").lower()
+        if lower in names or (prefix and lower.startswith(prefix)):
+            headers[lower] = forwarded_header(value)
+    return headers
+
+
 class StreamProcessor:
     """Upstream stream bytes (already in the dialect's format) in, the client's bytes out; reads usage."""
 
@@ -101,10 +130,15 @@ class Dialect:
     ping_event = b""
     stream_content_type = "text/event-stream"
     accepts_query_key = False  # whether the client may send its key as ?key= (Gemini's clients do)
+    probe_model = ""  # the model an account test asks for when the account names none (gateway.probe)
 
     # --- reading the request --------------------------------------------------------------------------
     def read(self, request, action: str, **path) -> Inbound:
         raise NotImplementedError
+
+    def wrong_platform(self, path: str, platform: str) -> GatewayError:
+        """The refusal of a key whose group's platform this dialect does not serve."""
+        return GatewayError(404, f"{path} is not available for {platform} groups", error_type="not_found_error")
 
     def session_hash(self, inbound: Inbound, request, client_ip: str, key_id: int) -> str | None:
         return None
@@ -126,6 +160,18 @@ class Dialect:
         raise NotImplementedError
 
     def models(self, names: list[str]) -> JsonResponse:
+        raise NotImplementedError
+
+    def model(self, name: str, names: list[str]) -> HttpResponse:
+        """One model of the list (`GET .../models/{name}`) in the list's own entry shape, else a 404."""
+        listed = json.loads(self.models(names).content)
+        entry = next((e for e in listed.get("data") or () if isinstance(e, dict) and e.get("id") == name), None)
+        if entry is None:
+            return self.error_response(404, f"model {name[:200]} not found", error_type="not_found_error")
+        return JsonResponse(entry)
+
+    def probe_inbound(self, model: str) -> Inbound:
+        """The smallest request that shows whether an account works (the admin's account test)."""
         raise NotImplementedError
 
     # --- errors ----------------------------------------------------------------------------------------

@@ -8,8 +8,9 @@ from gateway.upstreams.anthropic import AnthropicApiKey
 from gateway.upstreams.base import AccountNotReady, Upstream, UpstreamMisconfigured, UpstreamRequest
 from gateway.upstreams.bedrock import BedrockApiKey, BedrockSigV4
 from gateway.upstreams.claude_oauth import ClaudeOAuth
+from gateway.upstreams.gemini import GeminiApiKey
 
-ADAPTERS: tuple[Upstream, ...] = (AnthropicApiKey(), ClaudeOAuth(), BedrockSigV4(), BedrockApiKey())
+ADAPTERS: tuple[Upstream, ...] = (AnthropicApiKey(), ClaudeOAuth(), BedrockSigV4(), BedrockApiKey(), GeminiApiKey())
 
 
 def for_account(account) -> Upstream | None:

@@ -119,6 +119,11 @@ class Upstream:
         """An error answer's body in the dialect's error shape, where the provider's differs."""
         return body
 
+    def failover_status(self, status: int, body: bytes) -> int:
+        """The status the failover rules read an error answer as (a provider may say "bad credentials"
+        with another status than 401)."""
+        return status
+
     def rate_limit_reset(self, headers, body: bytes, now: datetime) -> datetime | None:
         """When the account's rate limit ends after a 429; None = the 429 is not a lasting limit."""
         return retry_after(headers, now) or now + DEFAULT_RATE_LIMIT

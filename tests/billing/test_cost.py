@@ -55,3 +55,22 @@ def test_zero_or_negative_multiplier_counts_as_one():
     for multiplier in (Decimal(0), Decimal(-1), None):
         cost = compute(Usage(input_tokens=1_000_000), SONNET, multiplier)
         assert cost.actual_cost == Decimal("3")
+
+
+# --- Gemini's long-context tier ---------------------------------------------------------------------------
+GEMINI_PRO = SHIPPED["gemini-2-5-pro"]
+
+
+def test_a_prompt_above_200k_tokens_pays_the_long_context_rates_for_every_token():
+    at_limit = compute(Usage(input_tokens=150_000, cache_read_tokens=50_000, output_tokens=1_000), GEMINI_PRO)
+    assert at_limit.total_cost == Decimal("0.1875") + Decimal("0.00625") + Decimal("0.01")
+    above = compute(Usage(input_tokens=150_001, cache_read_tokens=50_000, output_tokens=1_000), GEMINI_PRO)
+    assert (above.input_cost, above.cache_read_cost, above.output_cost) == (
+        Decimal("0.3750025"), Decimal("0.0125"), Decimal("0.015"))
+
+
+def test_a_model_without_the_tier_and_the_multiplier_are_unchanged():
+    flash = SHIPPED["gemini-2-5-flash"]
+    cost = compute(Usage(input_tokens=1_000_000), flash, multiplier=2)
+    assert (cost.total_cost, cost.actual_cost) == (Decimal("0.3"), Decimal("0.6"))
+    assert compute(Usage(input_tokens=300_000), SONNET).input_cost == Decimal("0.9")  # Claude has no such tier

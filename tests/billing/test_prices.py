@@ -20,6 +20,14 @@ from billing.prices import SHIPPED, lookup, normalize
         ("claude-3-5-haiku-20241022", "claude-3-5-haiku"),
         ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
         ("claude-sonnet-4.5", "claude-sonnet-4-5"),
+        ("gemini-2.5-flash", "gemini-2-5-flash"),
+        ("gemini-2.5-flash-preview-09-2025", "gemini-2-5-flash"),
+        ("gemini-2.5-flash-lite", "gemini-2-5-flash-lite"),
+        ("gemini-2.5-pro", "gemini-2-5-pro"),
+        ("gemini-3-pro-preview", "gemini-3-pro"),
+        ("gemini-3.1-pro-preview", "gemini-3-1-pro"),
+        ("gemini-3-flash-preview", "gemini-3-flash"),
+        ("gemini-2.0-flash-001", "gemini-2-0-flash"),
     ],
 )
 def test_shipped_models_resolve(model, expected):

@@ -209,3 +209,15 @@ def _url():
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.mark.django_db
+def test_add_account_for_gemini_takes_an_api_key_and_nothing_else():
+    out, _ = run("add_account", "studio", "--platform", "gemini", "--type", "apikey", "--api-key", "AIza-secret")
+    account = Account.objects.get(pk=int(out))
+    assert (account.platform, account.type, account.api_key) == ("gemini", "apikey", "AIza-secret")
+    from gateway.upstreams import for_account
+
+    assert for_account(account).name == "gemini-apikey"
+    with pytest.raises(CommandError, match="gemini accounts are apikey accounts"):
+        run("add_account", "cli", "--platform", "gemini", "--type", "oauth", "--access-token", "ya29.x")

@@ -42,3 +42,18 @@ def test_what_failed_is_said_plainly(bedrock_fake, anthropic_fake, make_account)
         make_account(type="bedrock", bedrock_auth_mode="apikey", api_key=API_KEY, model_mapping={"gpt-4o": "x"})
     ).message
     assert async_to_sync(probe)(mapped).ok  # the account's own model is the one tried
+
+
+def test_a_gemini_account_is_tested_in_its_own_protocol(gemini_fake, make_account):
+    from tests.fakes.gemini import API_KEY, GeminiReply, key_invalid
+
+    account = make_account(platform="gemini", api_key=API_KEY)
+    result = async_to_sync(probe)(account)
+    assert result.ok and result.message.startswith("OK: gemini-2.5-flash answered in")
+    sent = gemini_fake.requests[0]
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
+    assert sent.json["contents"][0]["parts"][0]["text"] == "hi"
+    gemini_fake.reply(GeminiReply(status=400, body=key_invalid()))
+    refused = async_to_sync(probe)(make_account(platform="gemini", api_key="AIza-wrong"))
+    assert not refused.ok and refused.message == (
+        "the upstream refused the credentials (400): API key not valid. Please pass a valid API key.")
