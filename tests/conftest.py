@@ -43,59 +43,51 @@ def production_mode():
     return bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 
 
-# --- gateway end to end: fake Anthropic upstream + live server (see tests/live.py, tests/fakes/) -------
-@pytest.fixture(scope="session")
-def _anthropic_fake_server():
-    from tests.fakes.anthropic import AnthropicFake
-
-    fake = AnthropicFake().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def anthropic_fake(_anthropic_fake_server):
-    """The fake Anthropic API, with no queued replies and no recorded requests."""
-    _anthropic_fake_server.reset()
-    yield _anthropic_fake_server
-    _anthropic_fake_server.release()
-    _anthropic_fake_server.reset()
+# --- gateway end to end: fake upstreams + live server (see tests/live.py, tests/fakes/) --------------
+# name → (class of the fake, the setting that points accounts without a base URL at it)
+FAKES = {
+    "anthropic": ("tests.fakes.anthropic.AnthropicFake", None),
+    "bedrock": ("tests.fakes.bedrock.BedrockFake", "BEDROCK_ENDPOINT"),
+    "gemini": ("tests.fakes.gemini.GeminiFake", "GEMINI_BASE_URL"),
+}
 
 
 @pytest.fixture(scope="session")
-def _bedrock_fake_server():
-    from tests.fakes.bedrock import BedrockFake
+def _fake_servers():
+    """The fake upstreams of the session, each started the first time a test asks for it."""
+    from django.utils.module_loading import import_string
 
-    fake = BedrockFake().start()
-    yield fake
-    fake.stop()
+    started = {}
 
+    def server(name):
+        if name not in started:
+            started[name] = import_string(FAKES[name][0])().start()
+        return started[name]
 
-@pytest.fixture
-def bedrock_fake(_bedrock_fake_server, settings):
-    """The fake Bedrock runtime as every account's BEDROCK_ENDPOINT, with nothing queued or recorded."""
-    settings.BEDROCK_ENDPOINT = _bedrock_fake_server.url
-    _bedrock_fake_server.reset()
-    yield _bedrock_fake_server
-    _bedrock_fake_server.reset()
-
-
-@pytest.fixture(scope="session")
-def _gemini_fake_server():
-    from tests.fakes.gemini import GeminiFake
-
-    fake = GeminiFake().start()
-    yield fake
-    fake.stop()
+    yield server
+    for fake in started.values():
+        fake.stop()
 
 
-@pytest.fixture
-def gemini_fake(_gemini_fake_server, settings):
-    """The fake Gemini API as GEMINI_BASE_URL, with nothing queued or recorded."""
-    settings.GEMINI_BASE_URL = _gemini_fake_server.url
-    _gemini_fake_server.reset()
-    yield _gemini_fake_server
-    _gemini_fake_server.reset()
+def _fake_fixture(name: str):
+    @pytest.fixture
+    def fixture(_fake_servers, settings):
+        fake = _fake_servers(name)
+        if setting := FAKES[name][1]:
+            setattr(settings, setting, fake.url)
+        fake.reset()
+        yield fake
+        if hasattr(fake, "release"):
+            fake.release()  # streams held by the test go on, so nothing waits past it
+        fake.reset()
+
+    fixture.__doc__ = f"The fake {name} upstream, with nothing queued or recorded."
+    return fixture
+
+
+anthropic_fake = _fake_fixture("anthropic")
+bedrock_fake = _fake_fixture("bedrock")
+gemini_fake = _fake_fixture("gemini")
 
 
 @pytest.fixture(scope="session")
