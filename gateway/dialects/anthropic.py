@@ -19,9 +19,10 @@ from gateway.dialects.base import (
     MAX_MODEL_NAME,
     Dialect,
     Inbound,
-    StreamProcessor,
+    SSEProcessor,
     client_headers,
     read_json_object,
+    sse_data,
     stored_text,
 )
 from gateway.errors import bad_request
@@ -109,12 +110,7 @@ def _event_type(block: bytes) -> bytes:
     return b""
 
 
-def _data(block: bytes) -> bytes | None:
-    lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-    return b"\n".join(lines) if lines else None
-
-
-class MessagesStream(StreamProcessor):
+class MessagesStream(SSEProcessor):
     """Anthropic SSE: split into events, parse the two that carry usage, relay the rest as they are;
     `message_stop` is held back (`held`) until the pipeline has charged."""
 
@@ -124,29 +120,10 @@ class MessagesStream(StreamProcessor):
         self.model_back = model_back  # requested model to put back when the account mapped it
         self.saw_start = False
         self.saw_stop = False
-        self._buffer = b""
 
     @property
     def ended_cleanly(self) -> bool:
         return self.saw_stop or self.saw_error
-
-    def feed(self, chunk: bytes) -> bytes:
-        if chunk:
-            self._first_bytes()
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r\n" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        out = []
-        start = 0
-        while (end := buffer.find(b"\n\n", start)) >= 0:
-            out.append(self._event(buffer[start:end + 2]))
-            start = end + 2
-        self._buffer = buffer[start:]
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        rest, self._buffer = self._buffer, b""
-        return self._event(rest) if rest.strip() else b""
 
     def _event(self, block: bytes) -> bytes:
         kind = _event_type(block)
@@ -158,7 +135,7 @@ class MessagesStream(StreamProcessor):
             self.saw_error = True
         if kind not in _PARSED:
             return block
-        data = _data(block)
+        data = sse_data(block)
         event = jsonutil.parse(data) if data else None
         if not isinstance(event, dict):
             return block
