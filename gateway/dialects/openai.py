@@ -91,6 +91,19 @@ def dumps(data) -> bytes:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _session_header(request) -> str | None:
+    """`session_id`, else `conversation_id`, as Codex sends them: with an underscore, which Django leaves out
+    of request.META (so they are read from the ASGI scope), or with a hyphen."""
+    found = {}
+    for name, value in getattr(request, "scope", {}).get("headers", ()):
+        if name in _SESSION_HEADERS:
+            found.setdefault(_SESSION_HEADERS[name], value.decode("latin1"))
+    return found.get(0) or found.get(1)
+
+
+_SESSION_HEADERS = {b"session_id": 0, b"session-id": 0, b"conversation_id": 1, b"conversation-id": 1}
+
+
 # --- the dialect -----------------------------------------------------------------------------------------
 class OpenAIDialect(Dialect):
     """What Chat Completions and Responses share; on its own it lists models and answers unknown paths."""
@@ -128,8 +141,7 @@ class OpenAIDialect(Dialect):
     def session_hash(self, inbound, request, client_ip, key_id):
         """Spec §3.2: the `session_id` header, else `conversation_id`, else the body's `prompt_cache_key`, so
         a conversation (and its prompt cache) stays on one account."""
-        meta = request.META
-        value = meta.get("HTTP_SESSION_ID") or meta.get("HTTP_CONVERSATION_ID") or inbound.data.get("prompt_cache_key")
+        value = _session_header(request) or inbound.data.get("prompt_cache_key")
         if not isinstance(value, str) or not value.strip():
             return None
         return "openai:" + digest(value.strip())

@@ -12,7 +12,8 @@ close_after, drop) with OpenAI's answers (see the `openai_fake` fixture in tests
 
 A Chat stream is sent as OpenAI sends it for the request it answers: the final usage chunk (and
 `"usage":null` in every other chunk) only when the request asked for `stream_options.include_usage`.
-With nothing queued the fake answers the request's endpoint (JSON or SSE, as asked) with default usage.
+With nothing queued the fake answers the request's endpoint (JSON or SSE, as asked) with default usage
+(10 input tokens, `default_cached` of them cached, 5 output).
 """
 
 import itertools
@@ -155,6 +156,11 @@ def error(code: str, text: str, error_type: str | None = None) -> dict:
 class OpenAIFake(AnthropicFake):
     name = "openai-fake"
     request_id = {"x-request-id": "req_openai_fake"}
+    default_cached = 0  # cached tokens (of 10 input tokens) in the answers given when nothing is queued
+
+    def reset(self):
+        super().reset()
+        self.default_cached = 0
 
     def encode(self, name, data) -> bytes:
         return encode(name, data)
@@ -170,14 +176,19 @@ class OpenAIFake(AnthropicFake):
         data = _json(body)
         model = data.get("model") if isinstance(data.get("model"), str) else DEFAULT_MODEL
         stream = data.get("stream") is True
+        chat, responses = chat_usage(cached=self.default_cached), responses_usage(cached=self.default_cached)
         if path.endswith("/chat/completions"):
-            return Reply(events=chat_chunks(model=model)) if stream else Reply(body=completion(model=model))
+            if stream:
+                return Reply(events=chat_chunks(model=model, usage_=chat))
+            return Reply(body=completion(model=model, usage_=chat))
         if path.endswith("/responses/compact"):
             return Reply(body={"id": f"resp_{uuid.uuid4().hex}", "object": "response.compaction",
                                "created_at": int(time.time()), "output": [], "usage": responses_usage(input=30,
                                                                                                       output=8)})
         if "/responses" in path:
-            return Reply(events=response_events(model=model)) if stream else Reply(body=response(model=model))
+            if stream:
+                return Reply(events=response_events(model=model, usage_=responses))
+            return Reply(body=response(model=model, usage_=responses))
         return Reply(status=404, body=error("not_found", f"no route {path}", "invalid_request_error"))
 
 
