@@ -160,12 +160,21 @@ class OpenAIDialect(Dialect):
         return Inbound(dialect=self, action="chat", endpoint="", body=json.dumps(data).encode(), data=data,
                        model=model, stream=False)
 
-    def model_back(self, data: dict, inbound: Inbound, mapped_model: str) -> bool:
-        """Put the requested model name back into an answer object the mapped one produced."""
+    def answer_json(self, raw, inbound, mapped_model, ttl_target):
+        usage = Usage()
+        data = jsonutil.parse(raw)
+        if not isinstance(data, dict):
+            return raw, usage, False
+        self.read_answer(data, usage, inbound)
+        read_tier(data, usage)
         if mapped_model != inbound.model and data.get("model") not in (None, inbound.model):
-            data["model"] = inbound.model
-            return True
-        return False
+            data["model"] = inbound.model  # the name the client asked for, not the account's mapping
+            return json.dumps(data, ensure_ascii=False).encode(), usage, False
+        return raw, usage, False
+
+    def read_answer(self, data: dict, usage: Usage, inbound: Inbound) -> None:
+        """What the endpoint reads from its JSON answer: usage, and what it produced."""
+        raise NotImplementedError
 
     # --- errors ------------------------------------------------------------------------------------------
     def error_body(self, status, message, *, code=None, error_type=None):

@@ -110,16 +110,8 @@ class OpenAIChat(OpenAIDialect):
         options = {**(data.get("stream_options") or {}), "include_usage": True}
         return json.dumps({**data, "model": mapped_model, "stream_options": options}, ensure_ascii=False).encode()
 
-    def answer_json(self, raw, inbound, mapped_model, ttl_target):
-        usage = Usage()
-        data = jsonutil.parse(raw)
-        if not isinstance(data, dict):
-            return raw, usage, False
+    def read_answer(self, data, usage, inbound):
         read_chat_usage(data.get("usage"), usage)
-        read_tier(data, usage)
-        if self.model_back(data, inbound, mapped_model):
-            return json.dumps(data, ensure_ascii=False).encode(), usage, False
-        return raw, usage, False
 
     def stream_processor(self, inbound, mapped_model, ttl_target):
         model_back = inbound.model if mapped_model != inbound.model else None

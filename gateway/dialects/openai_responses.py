@@ -8,7 +8,6 @@ Usage comes from the terminal event (`response.completed`, `.incomplete`, `.fail
 response object are parsed; everything else is relayed byte for byte.
 """
 
-import json
 import re
 
 from billing.cost import Usage
@@ -112,18 +111,10 @@ class OpenAIResponses(OpenAIDialect):
         previous = inbound.data.get("previous_response_id")
         return response_key(previous) if previous else None
 
-    def answer_json(self, raw, inbound, mapped_model, ttl_target):
-        usage = Usage()
-        data = jsonutil.parse(raw)
-        if not isinstance(data, dict):
-            return raw, usage, False
+    def read_answer(self, data, usage, inbound):
         read_responses_usage(data.get("usage"), usage)
-        read_tier(data, usage)
         if isinstance(data.get("id"), str) and data["id"].startswith("resp_"):
             inbound.produced = response_key(data["id"])
-        if self.model_back(data, inbound, mapped_model):
-            return json.dumps(data, ensure_ascii=False).encode(), usage, False
-        return raw, usage, False
 
     def stream_processor(self, inbound, mapped_model, ttl_target):
         return ResponsesStream(inbound, model_back=inbound.model if mapped_model != inbound.model else None)

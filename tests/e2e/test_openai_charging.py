@@ -21,18 +21,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def sdk(setup, gateway_url):
-    return openai.OpenAI(api_key=setup.raw_key, base_url=gateway_url + "/v1", max_retries=0)
 
-
-def test_multipliers_key_and_account_quota(openai_fake, gateway_url):
+def test_multipliers_key_and_account_quota(openai_fake, gateway_url, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai", balance="10", group_rate="2",
                        key_fields={"quota": Decimal("5")},
                        account_fields={"quota_limit": Decimal("50"), "rate_multiplier": Decimal("1.5")})
     # gpt-4.1: 600k fresh × $2 + 400k cached × $0.50 + 100k × $8 per million = $1.20 + $0.20 + $0.80 = $2.20
     openai_fake.reply(Reply(body=completion(model="gpt-4.1", usage_=chat_usage(prompt=1_000_000, cached=400_000,
                                                                                completion=100_000))))
-    sdk(setup, gateway_url).chat.completions.create(model="gpt-4.1", messages=MESSAGES)
+    openai_sdk(setup).chat.completions.create(model="gpt-4.1", messages=MESSAGES)
     drain_sync()
     setup.refresh()
     log = UsageLog.objects.get()
@@ -47,11 +44,11 @@ def test_multipliers_key_and_account_quota(openai_fake, gateway_url):
 
 @pytest.mark.parametrize(("tier", "factor"), [("default", 1), ("priority", 2), ("flex", Decimal("0.5")),
                                               ("scale", 1)])
-def test_service_tier_is_recorded_and_priced(openai_fake, gateway_url, tier, factor):
+def test_service_tier_is_recorded_and_priced(openai_fake, gateway_url, tier, factor, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai")
     usage_ = responses_usage(input=100_000, cached=20_000, output=10_000)
     openai_fake.reply(Reply(body=response(model="gpt-5", usage_=usage_, service_tier=tier)))
-    sdk(setup, gateway_url).responses.create(model="gpt-5", input="x", service_tier="auto")
+    openai_sdk(setup).responses.create(model="gpt-5", input="x", service_tier="auto")
     drain_sync()
     log = UsageLog.objects.get()
     assert log.service_tier == tier
@@ -59,42 +56,42 @@ def test_service_tier_is_recorded_and_priced(openai_fake, gateway_url, tier, fac
     assert log.total_cost == Decimal("0.2025") * factor
 
 
-def test_a_stream_records_the_tier_of_its_answer(openai_fake, gateway_url):
+def test_a_stream_records_the_tier_of_its_answer(openai_fake, gateway_url, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(events=chat_chunks(model="gpt-5-mini", service_tier="flex",
                                                usage_=chat_usage(prompt=1_000_000, completion=0))))
-    list(sdk(setup, gateway_url).chat.completions.create(model="gpt-5-mini", messages=MESSAGES, stream=True))
+    list(openai_sdk(setup).chat.completions.create(model="gpt-5-mini", messages=MESSAGES, stream=True))
     drain_sync()
     log = UsageLog.objects.get()
     assert (log.service_tier, log.total_cost) == ("flex", Decimal("0.125"))  # $0.25 per M input, halved
 
 
-def test_admin_prices_override_the_shipped_ones(openai_fake, gateway_url):
+def test_admin_prices_override_the_shipped_ones(openai_fake, gateway_url, openai_sdk):
     ModelPrice.objects.create(model="gpt-4o-mini", input=Decimal("1"), output=Decimal("2"), cache_read=Decimal("0.5"))
     setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(events=response_events(model="gpt-4o-mini", usage_=responses_usage(
         input=3_000_000, cached=1_000_000, output=1_000_000))))
-    list(sdk(setup, gateway_url).responses.create(model="gpt-4o-mini", input="x", stream=True))
+    list(openai_sdk(setup).responses.create(model="gpt-4o-mini", input="x", stream=True))
     drain_sync()
     log = UsageLog.objects.get()
     assert (log.input_cost, log.cache_read_cost, log.output_cost) == (Decimal("2"), Decimal("0.5"), Decimal("2"))
 
 
-def test_an_unknown_model_is_served_and_flagged(openai_fake, gateway_url):
+def test_an_unknown_model_is_served_and_flagged(openai_fake, gateway_url, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai")
-    sdk(setup, gateway_url).chat.completions.create(model="my-finetune", messages=MESSAGES)
+    openai_sdk(setup).chat.completions.create(model="my-finetune", messages=MESSAGES)
     drain_sync()
     assert UsageLog.objects.get().priced_by_fallback
 
 
-def test_subscription_windows_get_the_list_cost(openai_fake, gateway_url):
+def test_subscription_windows_get_the_list_cost(openai_fake, gateway_url, openai_sdk):
     from users.models import Subscription
 
     setup = make_setup(openai_fake.url, platform="openai", balance="0", group_rate="3",
                        group_fields={"subscription_type": "subscription", "daily_limit_usd": Decimal("10")})
     sub = Subscription.objects.create(user=setup.user, group=setup.group, expires_at=timezone.now() + timedelta(days=9))
     openai_fake.reply(Reply(body=response(model="gpt-5-nano", usage_=responses_usage(input=2_000_000, output=0))))
-    sdk(setup, gateway_url).responses.create(model="gpt-5-nano", input="x")
+    openai_sdk(setup).responses.create(model="gpt-5-nano", input="x")
     drain_sync()
     sub.refresh_from_db()
     setup.refresh()

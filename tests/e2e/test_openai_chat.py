@@ -19,16 +19,7 @@ MINI = "gpt-4o-mini"  # $0.15 input, $0.075 cached input, $0.60 output per MTok
 MESSAGES = [{"role": "user", "content": "hi"}]
 
 
-def openai_setup(fake, **kwargs):
-    return make_setup(fake.url, platform="openai", **kwargs)
 
-
-def sdk(setup, gateway_url, prefix="/v1"):
-    return openai.OpenAI(api_key=setup.raw_key, base_url=gateway_url + prefix, max_retries=0)
-
-
-def direct(fake):
-    return openai.OpenAI(api_key="sk-direct", base_url=fake.url + "/v1", max_retries=0)
 
 
 def post(gateway_url, setup, body, path="/v1/chat/completions", **kwargs):
@@ -45,12 +36,12 @@ def stream_bytes(gateway_url, setup, body, path="/v1/chat/completions"):
         return response.read()
 
 
-def test_json_answer_is_the_upstreams_and_is_charged_with_cached_tokens(openai_fake, gateway_url):
+def test_json_answer_is_the_upstreams_and_is_charged_with_cached_tokens(openai_fake, openai_sdk, openai_direct):
     answer = completion(model=MINI, text="from openai", usage_=chat_usage(prompt=1000, completion=200, cached=400))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(body=answer), Reply(body=answer))
-    through = sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES)
-    upstream = direct(openai_fake).chat.completions.create(model=MINI, messages=MESSAGES)
+    through = openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES)
+    upstream = openai_direct.chat.completions.create(model=MINI, messages=MESSAGES)
     assert through.model_dump() == upstream.model_dump()
     assert through.choices[0].message.content == "from openai"
     sent = openai_fake.requests[0]
@@ -70,7 +61,7 @@ def test_json_answer_is_the_upstreams_and_is_charged_with_cached_tokens(openai_f
 def test_stream_without_include_usage_is_exactly_what_the_client_asked_for_and_is_billed(openai_fake, gateway_url):
     events = chat_chunks(model=MINI, texts=("Hel", "lo"), usage_=chat_usage(prompt=30, completion=7, cached=10))
     openai_fake.reply(Reply(events=events))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     raw = stream_bytes(gateway_url, setup, {"model": MINI, "messages": MESSAGES, "stream": True})
     assert raw == encode_chat(events, include_usage=False)  # no usage chunk, no "usage":null
     assert openai_fake.requests[0].json["stream_options"] == {"include_usage": True}  # asked upstream anyway
@@ -83,7 +74,7 @@ def test_stream_without_include_usage_is_exactly_what_the_client_asked_for_and_i
 def test_stream_with_include_usage_keeps_the_usage_chunk(openai_fake, gateway_url):
     events = chat_chunks(model=MINI, usage_=chat_usage(prompt=11, completion=3))
     openai_fake.reply(Reply(events=events))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     body = {"model": MINI, "messages": MESSAGES, "stream": True, "stream_options": {"include_usage": True}}
     assert stream_bytes(gateway_url, setup, body) == encode_chat(events, include_usage=True)
     assert openai_fake.requests[0].body == json.dumps(body).encode()  # relayed byte for byte
@@ -92,14 +83,14 @@ def test_stream_with_include_usage_keeps_the_usage_chunk(openai_fake, gateway_ur
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
-def test_sdk_stream(openai_fake, gateway_url, include_usage):
+def test_sdk_stream(openai_fake, gateway_url, include_usage, openai_sdk, openai_direct):
     events = chat_chunks(model=MINI, texts=("a", "b", "c"), usage_=chat_usage(prompt=5, completion=9))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(events=events), Reply(events=events))
     options = {"stream_options": {"include_usage": True}} if include_usage else {}
-    chunks = list(sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES, stream=True,
+    chunks = list(openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES, stream=True,
                                                                   **options))
-    expected = list(direct(openai_fake).chat.completions.create(model=MINI, messages=MESSAGES, stream=True, **options))
+    expected = list(openai_direct.chat.completions.create(model=MINI, messages=MESSAGES, stream=True, **options))
     assert [c.model_dump() for c in chunks] == [c.model_dump() for c in expected]
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "abc"
     assert (chunks[-1].usage is not None) is include_usage
@@ -107,13 +98,14 @@ def test_sdk_stream(openai_fake, gateway_url, include_usage):
     assert UsageLog.objects.get(api_key=setup.key).output_tokens == 9
 
 
-def test_mapped_model_goes_upstream_and_comes_back_as_asked(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake, account_fields={"model_mapping": {"house-model": "gpt-4.1-mini"}})
+def test_mapped_model_goes_upstream_and_comes_back_as_asked(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai",
+                       account_fields={"model_mapping": {"house-model": "gpt-4.1-mini"}})
     openai_fake.reply(Reply(body=completion(model="gpt-4.1-mini-2025-04-14")),
                       Reply(events=chat_chunks(model="gpt-4.1-mini-2025-04-14")))
-    reply = sdk(setup, gateway_url).chat.completions.create(model="house-model", messages=MESSAGES)
+    reply = openai_sdk(setup).chat.completions.create(model="house-model", messages=MESSAGES)
     assert reply.model == "house-model"
-    chunks = list(sdk(setup, gateway_url).chat.completions.create(model="house-model", messages=MESSAGES, stream=True))
+    chunks = list(openai_sdk(setup).chat.completions.create(model="house-model", messages=MESSAGES, stream=True))
     assert {c.model for c in chunks} == {"house-model"}
     assert [r.json["model"] for r in openai_fake.requests] == ["gpt-4.1-mini", "gpt-4.1-mini"]
     assert openai_fake.requests[1].json["stream_options"] == {"include_usage": True}
@@ -125,7 +117,7 @@ def test_mapped_model_goes_upstream_and_comes_back_as_asked(openai_fake, gateway
 
 
 def test_upstream_headers_are_built_not_copied(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     client = openai.OpenAI(api_key=setup.raw_key, base_url=gateway_url + "/v1", max_retries=0,
                            organization="org-client", project="proj-client")
     client.chat.completions.create(model=MINI, messages=MESSAGES, extra_headers={"cookie": "a=b"})
@@ -138,31 +130,31 @@ def test_upstream_headers_are_built_not_copied(openai_fake, gateway_url):
 
 
 @pytest.mark.parametrize("base", ["", "/v1", "/v1/"])
-def test_base_url_with_or_without_v1(openai_fake, gateway_url, base):
+def test_base_url_with_or_without_v1(openai_fake, gateway_url, base, openai_sdk):
     setup = make_setup(openai_fake.url + base, platform="openai")
-    sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES)
+    openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES)
     assert openai_fake.requests[0].path == "/v1/chat/completions"
 
 
-def test_default_base_url_is_the_setting(openai_fake, gateway_url, settings):
+def test_default_base_url_is_the_setting(openai_fake, gateway_url, settings, openai_sdk):
     settings.OPENAI_BASE_URL = openai_fake.url + "/v1"
     setup = make_setup("", platform="openai")
-    sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES)
+    openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES)
     assert openai_fake.requests[0].path == "/v1/chat/completions"
 
 
-def test_the_route_without_v1(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
-    assert sdk(setup, gateway_url, prefix="").chat.completions.create(model=MINI, messages=MESSAGES).choices
+def test_the_route_without_v1(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai")
+    assert openai_sdk(setup, prefix="").chat.completions.create(model=MINI, messages=MESSAGES).choices
     assert openai_fake.requests[0].path == "/v1/chat/completions"
 
 
-def test_an_upstream_client_error_is_relayed_as_it_is(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake, accounts=2)
+def test_an_upstream_client_error_is_relayed_as_it_is(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai", accounts=2)
     body = error("invalid_value", "messages: bad role", "invalid_request_error")
     openai_fake.reply(Reply(status=400, body=body))
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES)
+        openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES)
     assert caught.value.body == body["error"]
     assert caught.value.response.headers["x-request-id"] == "req_openai_fake"
     assert len(openai_fake.requests) == 1
@@ -178,7 +170,7 @@ def test_an_upstream_client_error_is_relayed_as_it_is(openai_fake, gateway_url):
     (json.dumps({"model": MINI, "stream": True, "stream_options": "x"}).encode(), "stream_options must be an object"),
 ])
 def test_bad_bodies_are_openai_shaped_400s(openai_fake, gateway_url, body, message):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     response = httpx.post(gateway_url + "/v1/chat/completions", content=body,
                           headers={"authorization": f"Bearer {setup.raw_key}", "content-type": "application/json"})
     assert response.status_code == 400
@@ -188,7 +180,7 @@ def test_bad_bodies_are_openai_shaped_400s(openai_fake, gateway_url, body, messa
 
 
 def test_odd_bodies_never_get_a_500(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     base = {"model": MINI, "messages": MESSAGES}
     for body in ({**base, "stream": None}, {**base, "stream": True, "stream_options": None},
                  {**base, "stream": True, "stream_options": {"include_usage": "yes"}}, {**base, "messages": "hi"},
@@ -205,7 +197,7 @@ def test_an_anthropic_key_is_refused_in_openai_shape(anthropic_fake, openai_fake
 
 
 def test_a_broken_stream_ends_with_an_openai_error_event_and_charges_nothing_unknown(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(events=chat_chunks(model=MINI), close_after=2))
     raw = stream_bytes(gateway_url, setup, {"model": MINI, "messages": MESSAGES, "stream": True})
     last = raw.strip().split(b"\n\n")[-1]

@@ -19,9 +19,6 @@ FIRST, SECOND = "Bearer sk-ant-upstream-0", "Bearer sk-ant-upstream-1"
 LIMITED = error("rate_limit_exceeded", "Rate limit reached for requests", "requests")
 
 
-def sdk(setup, gateway_url):
-    return openai.OpenAI(api_key=setup.raw_key, base_url=gateway_url + "/v1", max_retries=0)
-
 
 def keys(fake):
     return [r.headers["authorization"] for r in fake.requests]
@@ -41,11 +38,11 @@ def slots_free(setup):
     (429, {}, timedelta(minutes=5)),
 ])
 def test_a_429_marks_the_account_until_openais_reset_and_fails_over(openai_fake, gateway_url, status, headers,
-                                                                   limited_for):
+                                                                   limited_for, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai", accounts=2)
     openai_fake.reply(Reply(status=status, body=LIMITED, headers=headers))
     before = timezone.now()
-    reply = sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES)
+    reply = openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES)
     assert reply.choices[0].message.content == "Hello from the OpenAI fake"
     assert keys(openai_fake) == [FIRST, SECOND]
     first = Account.objects.get(pk=setup.accounts[0].pk)
@@ -57,10 +54,10 @@ def test_a_429_marks_the_account_until_openais_reset_and_fails_over(openai_fake,
 @pytest.mark.parametrize(("status", "marked"), [(401, "Authentication failed (401)"), (402, "Payment required"),
                                                 (403, "Access forbidden (403)"), (500, None), (502, None),
                                                 (503, None)])
-def test_account_errors_and_server_errors_fail_over(openai_fake, gateway_url, status, marked):
+def test_account_errors_and_server_errors_fail_over(openai_fake, gateway_url, status, marked, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai", accounts=2)
     openai_fake.reply(Reply(status=status, body=error("some_error", "upstream says no", "server_error")))
-    assert sdk(setup, gateway_url).responses.create(model=MINI, input="hi").output_text
+    assert openai_sdk(setup).responses.create(model=MINI, input="hi").output_text
     assert keys(openai_fake) == [FIRST, SECOND]
     first = Account.objects.get(pk=setup.accounts[0].pk)
     if marked:
@@ -70,11 +67,11 @@ def test_account_errors_and_server_errors_fail_over(openai_fake, gateway_url, st
 
 
 @pytest.mark.parametrize("endpoint", ["chat", "responses"])
-def test_streams_fail_over_before_the_first_byte(openai_fake, gateway_url, endpoint):
+def test_streams_fail_over_before_the_first_byte(openai_fake, gateway_url, endpoint, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai", accounts=2)
     events = chat_chunks(model=MINI, texts=("o", "k")) if endpoint == "chat" else response_events(texts=("o", "k"))
     openai_fake.reply(Reply(status=500, body=error("server_error", "boom")), Reply(events=events))
-    client = sdk(setup, gateway_url)
+    client = openai_sdk(setup)
     if endpoint == "chat":
         chunks = client.chat.completions.create(model=MINI, messages=MESSAGES, stream=True)
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -85,35 +82,35 @@ def test_streams_fail_over_before_the_first_byte(openai_fake, gateway_url, endpo
     assert slots_free(setup)
 
 
-def test_pool_mode_retries_in_place_and_never_marks(openai_fake, gateway_url, settings):
+def test_pool_mode_retries_in_place_and_never_marks(openai_fake, gateway_url, settings, openai_sdk):
     settings.POOL_MODE_RETRY_DELAY = 0.01
     setup = make_setup(openai_fake.url, platform="openai", accounts=2,
                        account_fields={"pool_mode": True, "pool_mode_retry_count": 3})
     limited = Reply(status=429, body=LIMITED, headers={"x-ratelimit-remaining-requests": "0",
                                                        "x-ratelimit-reset-requests": "6m0s"})
     openai_fake.reply(limited, limited, limited)
-    assert sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES).choices
+    assert openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES).choices
     assert keys(openai_fake) == [FIRST] * 4
     first = Account.objects.get(pk=setup.accounts[0].pk)
     assert first.rate_limit_reset_at is None and first.unschedulable_reason() is None
 
 
-def test_pool_mode_switches_after_its_retries(openai_fake, gateway_url, settings):
+def test_pool_mode_switches_after_its_retries(openai_fake, gateway_url, settings, openai_sdk):
     settings.POOL_MODE_RETRY_DELAY = 0.01
     setup = make_setup(openai_fake.url, platform="openai", accounts=2,
                        account_fields={"pool_mode": True, "pool_mode_retry_count": 1})
     openai_fake.reply(*[Reply(status=401, body=error("invalid_api_key", "bad key"))] * 2)
-    assert sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES).choices
+    assert openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES).choices
     assert keys(openai_fake) == [FIRST, FIRST, SECOND]
     first = Account.objects.get(pk=setup.accounts[0].pk)
     assert first.status == Account.Status.ACTIVE and first.unschedulable_reason() == "temporarily unschedulable"
 
 
-def test_every_account_limited_ends_in_an_openai_rate_limit_error(openai_fake, gateway_url):
+def test_every_account_limited_ends_in_an_openai_rate_limit_error(openai_fake, gateway_url, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai", accounts=2)
     openai_fake.reply(*[Reply(status=429, body=LIMITED, headers={"retry-after": "60"})] * 2)
     with pytest.raises(openai.RateLimitError) as caught:
-        sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES)
+        openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES)
     assert caught.value.body["type"] == "rate_limit_error"
     assert keys(openai_fake) == [FIRST, SECOND]
     # Both are limited now: nothing is sent until a reset passes.
@@ -123,10 +120,10 @@ def test_every_account_limited_ends_in_an_openai_rate_limit_error(openai_fake, g
     assert slots_free(setup)
 
 
-def test_a_missing_upstream_key_fails_over_before_anything_is_sent(openai_fake, gateway_url):
+def test_a_missing_upstream_key_fails_over_before_anything_is_sent(openai_fake, gateway_url, openai_sdk):
     setup = make_setup(openai_fake.url, platform="openai", accounts=2)
     Account.objects.filter(pk=setup.accounts[0].pk).update(api_key="")
-    assert sdk(setup, gateway_url).chat.completions.create(model=MINI, messages=MESSAGES).choices
+    assert openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES).choices
     assert keys(openai_fake) == [SECOND]
     first = Account.objects.get(pk=setup.accounts[0].pk)
     assert first.status == Account.Status.ERROR and "api_key is required" in first.error_message

@@ -20,16 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 MODEL = "gpt-5.1"  # $1.25 input, $0.125 cached input, $10 output per MTok
 
 
-def openai_setup(fake, **kwargs):
-    return make_setup(fake.url, platform="openai", **kwargs)
 
-
-def sdk(setup, gateway_url, prefix="/v1"):
-    return openai.OpenAI(api_key=setup.raw_key, base_url=gateway_url + prefix, max_retries=0)
-
-
-def direct(fake):
-    return openai.OpenAI(api_key="sk-direct", base_url=fake.url + "/v1", max_retries=0)
 
 
 def post(gateway_url, setup, body, path="/v1/responses", headers=None):
@@ -41,13 +32,13 @@ def account_keys(fake):
     return [r.headers["authorization"].removeprefix("Bearer ") for r in fake.requests]
 
 
-def test_json_answer_is_the_upstreams_with_output_text_and_is_charged(openai_fake, gateway_url):
+def test_json_answer_is_the_upstreams_with_output_text_and_is_charged(openai_fake, openai_sdk, openai_direct):
     answer = response(model=MODEL, text="four", usage_=responses_usage(input=2000, cached=1500, output=300,
                                                                        reasoning=120))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(body=answer), Reply(body=answer))
-    through = sdk(setup, gateway_url).responses.create(model=MODEL, input="2+2?")
-    assert through.model_dump() == direct(openai_fake).responses.create(model=MODEL, input="2+2?").model_dump()
+    through = openai_sdk(setup).responses.create(model=MODEL, input="2+2?")
+    assert through.model_dump() == openai_direct.responses.create(model=MODEL, input="2+2?").model_dump()
     assert through.output_text == "four"
     assert openai_fake.requests[0].path == "/v1/responses"
     drain_sync()
@@ -58,13 +49,13 @@ def test_json_answer_is_the_upstreams_with_output_text_and_is_charged(openai_fak
     assert log.endpoint == "/v1/responses"
 
 
-def test_stream_events_through_response_completed(openai_fake, gateway_url):
+def test_stream_events_through_response_completed(openai_fake, gateway_url, openai_sdk, openai_direct):
     events = response_events(model=MODEL, texts=("Hel", "lo", "!"), usage_=responses_usage(input=40, output=9,
                                                                                            cached=8))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     openai_fake.reply(Reply(events=events), Reply(events=events))
-    through = list(sdk(setup, gateway_url).responses.create(model=MODEL, input="hi", stream=True))
-    expected = list(direct(openai_fake).responses.create(model=MODEL, input="hi", stream=True))
+    through = list(openai_sdk(setup).responses.create(model=MODEL, input="hi", stream=True))
+    expected = list(openai_direct.responses.create(model=MODEL, input="hi", stream=True))
     assert [e.model_dump() for e in through] == [e.model_dump() for e in expected]
     assert through[0].type == "response.created" and through[-1].type == "response.completed"
     assert "".join(e.delta for e in through if e.type == "response.output_text.delta") == "Hello!"
@@ -76,7 +67,7 @@ def test_stream_events_through_response_completed(openai_fake, gateway_url):
 def test_stream_bytes_are_relayed_as_sent(openai_fake, gateway_url):
     events = response_events(model=MODEL)
     openai_fake.reply(Reply(events=events))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     with httpx.stream("POST", gateway_url + "/v1/responses", json={"model": MODEL, "input": "x", "stream": True},
                       headers={"authorization": f"Bearer {setup.raw_key}"}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
@@ -85,18 +76,18 @@ def test_stream_bytes_are_relayed_as_sent(openai_fake, gateway_url):
     assert "stream_options" not in openai_fake.requests[0].json
 
 
-def test_sdk_stream_helper_final_response(openai_fake, gateway_url):
+def test_sdk_stream_helper_final_response(openai_fake, gateway_url, openai_sdk):
     openai_fake.reply(Reply(events=response_events(model=MODEL, texts=("a", "b"))))
-    setup = openai_setup(openai_fake)
-    with sdk(setup, gateway_url).responses.stream(model=MODEL, input="hi") as stream:
+    setup = make_setup(openai_fake.url, platform="openai")
+    with openai_sdk(setup).responses.stream(model=MODEL, input="hi") as stream:
         kinds = [event.type for event in stream]
         final = stream.get_final_response()
     assert final.output_text == "ab" and kinds[-1] == "response.completed"
 
 
-def test_a_follow_up_goes_to_the_account_that_produced_the_response(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake, accounts=2)
-    client = sdk(setup, gateway_url)
+def test_a_follow_up_goes_to_the_account_that_produced_the_response(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai", accounts=2)
+    client = openai_sdk(setup)
     first = client.responses.create(model=MODEL, input="one")
     # Without a follow-up the least recently used account answers next...
     client.responses.create(model=MODEL, input="unrelated")
@@ -115,7 +106,7 @@ def test_a_follow_up_goes_to_the_account_that_produced_the_response(openai_fake,
 
 
 def test_a_session_stays_on_one_account(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake, accounts=3)
+    setup = make_setup(openai_fake.url, platform="openai", accounts=3)
     for hint in ({"headers": {"session_id": "s-1"}}, {"headers": {"conversation_id": "c-1"}},
                  {"body": {"prompt_cache_key": "k-1"}}):
         openai_fake.reset()
@@ -130,7 +121,7 @@ def test_a_session_stays_on_one_account(openai_fake, gateway_url):
 
 
 def test_compact_subpath(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     for path in ("/v1/responses/compact", "/responses/compact"):
         body = {"model": MODEL, "input": [{"role": "user", "content": "long"}]}
         response_ = post(gateway_url, setup, body, path=path)
@@ -140,23 +131,24 @@ def test_compact_subpath(openai_fake, gateway_url):
     assert {(log.input_tokens, log.output_tokens) for log in UsageLog.objects.all()} == {(30, 8)}
 
 
-def test_the_route_without_v1(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
-    assert sdk(setup, gateway_url, prefix="").responses.create(model=MODEL, input="x").output_text
+def test_the_route_without_v1(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai")
+    assert openai_sdk(setup, prefix="").responses.create(model=MODEL, input="x").output_text
     assert openai_fake.requests[0].path == "/v1/responses"
 
 
-def test_base_url_ending_in_responses(openai_fake, gateway_url):
+def test_base_url_ending_in_responses(openai_fake, gateway_url, openai_sdk):
     setup = make_setup(openai_fake.url + "/v1/responses", platform="openai")
-    sdk(setup, gateway_url).responses.create(model=MODEL, input="x")
+    openai_sdk(setup).responses.create(model=MODEL, input="x")
     assert openai_fake.requests[0].path == "/v1/responses"
 
 
-def test_mapped_model_comes_back_in_json_and_events(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake, account_fields={"model_mapping": {"codex-house": "gpt-5.1-codex"}})
+def test_mapped_model_comes_back_in_json_and_events(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai",
+                       account_fields={"model_mapping": {"codex-house": "gpt-5.1-codex"}})
     openai_fake.reply(Reply(body=response(model="gpt-5.1-codex")),
                       Reply(events=response_events(model="gpt-5.1-codex")))
-    client = sdk(setup, gateway_url)
+    client = openai_sdk(setup)
     assert client.responses.create(model="codex-house", input="x").model == "codex-house"
     events = list(client.responses.create(model="codex-house", input="x", stream=True))
     assert {e.response.model for e in events if hasattr(e, "response")} == {"codex-house"}
@@ -180,7 +172,7 @@ def test_mapped_model_comes_back_in_json_and_events(openai_fake, gateway_url):
      "too, or previous_response_id of the response that made the call"),
 ])
 def test_body_checks_are_openai_shaped_400s(openai_fake, gateway_url, body, message):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     response_ = post(gateway_url, setup, body)
     assert response_.status_code == 400
     assert response_.json()["error"] == {"message": message, "type": "invalid_request_error", "param": None,
@@ -189,7 +181,7 @@ def test_body_checks_are_openai_shaped_400s(openai_fake, gateway_url, body, mess
 
 
 def test_tool_outputs_with_their_context_pass(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     output = {"type": "function_call_output", "call_id": "call_1", "output": "42"}
     call = {"type": "function_call", "call_id": "call_1", "name": "f", "arguments": "{}"}
     for body in ({"model": MODEL, "input": [call, output]},
@@ -203,24 +195,24 @@ def test_an_error_event_inside_the_stream_is_relayed(openai_fake, gateway_url):
     events = response_events(model=MODEL)[:3] + [("error", {"type": "error", "code": "server_error",
                                                             "message": "boom", "param": None, "sequence_number": 3})]
     openai_fake.reply(Reply(events=events))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     with httpx.stream("POST", gateway_url + "/v1/responses", json={"model": MODEL, "input": "x", "stream": True},
                       headers={"authorization": f"Bearer {setup.raw_key}"}) as r:
         raw = r.read()
     assert raw == b"".join(encode(name, data) for name, data in events)  # no second error of the gateway's
 
 
-def test_a_stream_cut_short_ends_with_a_responses_error_event(openai_fake, gateway_url):
+def test_a_stream_cut_short_ends_with_a_responses_error_event(openai_fake, gateway_url, openai_sdk):
     openai_fake.reply(Reply(events=response_events(model=MODEL)[:4]))
-    setup = openai_setup(openai_fake)
+    setup = make_setup(openai_fake.url, platform="openai")
     with pytest.raises(openai.APIError) as caught:
-        list(sdk(setup, gateway_url).responses.create(model=MODEL, input="x", stream=True))
+        list(openai_sdk(setup).responses.create(model=MODEL, input="x", stream=True))
     assert caught.value.message == "Upstream stream ended unexpectedly"
 
 
-def test_models_list_and_retrieve(openai_fake, gateway_url):
-    setup = openai_setup(openai_fake)
-    client = sdk(setup, gateway_url)
+def test_models_list_and_retrieve(openai_fake, gateway_url, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai")
+    client = openai_sdk(setup)
     ids = [m.id for m in client.models.list()]
     assert "gpt-5.1" in ids and "gpt-4o-mini" in ids and not any(i.startswith("claude") for i in ids)
     assert client.models.retrieve("gpt-5.1").model_dump() == {"id": "gpt-5.1", "object": "model",
@@ -228,8 +220,9 @@ def test_models_list_and_retrieve(openai_fake, gateway_url):
     with pytest.raises(openai.NotFoundError) as caught:
         client.models.retrieve("claude-sonnet-4-5")
     assert caught.value.body["code"] == "model_not_found"
-    mapped = openai_setup(openai_fake, account_fields={"model_mapping": {"house-a": "gpt-5", "house-b": "gpt-5"}})
-    assert [m.id for m in sdk(mapped, gateway_url).models.list()] == ["house-a", "house-b"]
+    mapped = make_setup(openai_fake.url, platform="openai",
+                        account_fields={"model_mapping": {"house-a": "gpt-5", "house-b": "gpt-5"}})
+    assert [m.id for m in openai_sdk(mapped).models.list()] == ["house-a", "house-b"]
     assert openai_fake.requests == []
 
 
