@@ -77,6 +77,7 @@ class OpenAIApiKey(Upstream):
     types = frozenset({"apikey", "upstream"})
     actions = frozenset(PATHS)
     pool_mode = True
+    failover_statuses = frozenset({402})  # spec §3.2: also a pool's 402 (its balance ran out) moves on
 
     def url(self, account, inbound) -> str:
         url = api_root(account.base_url or settings.OPENAI_BASE_URL) + PATHS[inbound.action]

@@ -127,3 +127,11 @@ def test_a_missing_upstream_key_fails_over_before_anything_is_sent(openai_fake, 
     assert keys(openai_fake) == [SECOND]
     first = Account.objects.get(pk=setup.accounts[0].pk)
     assert first.status == Account.Status.ERROR and "api_key is required" in first.error_message
+
+
+def test_a_pool_that_cannot_pay_moves_the_request_on_unmarked(openai_fake, openai_sdk):
+    setup = make_setup(openai_fake.url, platform="openai", accounts=2, account_fields={"pool_mode": True})
+    openai_fake.reply(Reply(status=402, body=error("insufficient_quota", "pool out of credit")))
+    assert openai_sdk(setup).chat.completions.create(model=MINI, messages=MESSAGES).choices
+    assert keys(openai_fake) == [FIRST, SECOND]
+    assert Account.objects.get(pk=setup.accounts[0].pk).status == Account.Status.ACTIVE
