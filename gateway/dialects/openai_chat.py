@@ -28,7 +28,8 @@ def read_chat_usage(data, usage: Usage) -> Usage:
 
 
 class ChatStream(SSEProcessor):
-    """`data: {chunk}` events ending with `data: [DONE]`."""
+    """`data: {chunk}` events ending with `data: [DONE]`, which is held back (`held`) until the pipeline
+    has charged."""
 
     def __init__(self, *, hide_usage: bool, model_back: str | None, started: float):
         super().__init__(started)
@@ -42,9 +43,10 @@ class ChatStream(SSEProcessor):
         return self.saw_done or self.saw_error
 
     def _event(self, block: bytes) -> bytes:
-        if block.startswith(b"data: [DONE]") or block.startswith(b"data:[DONE]"):
+        if self.saw_done or block.startswith(b"data: [DONE]") or block.startswith(b"data:[DONE]"):
             self.saw_done = True
-            return block
+            self.held += block  # sent once the charge is settled
+            return b""
         if b'"error"' in block[:16]:
             self.saw_error = True
             return block

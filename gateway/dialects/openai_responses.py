@@ -57,7 +57,8 @@ def _check_tool_outputs(data: dict) -> None:
 
 
 class ResponsesStream(SSEProcessor):
-    """`event: response.*` events ending with a terminal one."""
+    """`event: response.*` events ending with a terminal one, which (with anything after it) is held back
+    (`held`) until the pipeline has charged."""
 
     def __init__(self, inbound, *, model_back: str | None):
         super().__init__(inbound.started)
@@ -70,6 +71,16 @@ class ResponsesStream(SSEProcessor):
         return self.saw_end or self.saw_error
 
     def _event(self, block: bytes) -> bytes:
+        if self.saw_end:
+            self.held += block
+            return b""
+        out = self._relayed(block)
+        if self.saw_end:
+            self.held += out
+            return b""
+        return out
+
+    def _relayed(self, block: bytes) -> bytes:
         kind = _event_type(block)
         if kind in TERMINAL:
             self.saw_end = True

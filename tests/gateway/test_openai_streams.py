@@ -22,8 +22,9 @@ def read(dialect, body, action="chat", **headers):
 
 
 def feed_in_pieces(processor, raw: bytes, size: int) -> bytes:
+    """What the client gets: the relayed bytes, then the terminal event held back until the charge."""
     out = b"".join(processor.feed(raw[i:i + size]) for i in range(0, len(raw), size))
-    return out + processor.flush()
+    return out + processor.flush() + processor.held
 
 
 # --- the upstream body -------------------------------------------------------------------------------------
@@ -101,6 +102,13 @@ def test_the_model_is_put_back_in_every_chunk():
     assert chunks and {c["model"] for c in chunks} == {'house "model"'}
 
 
+def test_done_and_anything_after_it_wait_for_the_charge():
+    processor = ChatStream(hide_usage=False, model_back=None, started=0)
+    raw = encode_chat(chat_chunks(), include_usage=True)
+    assert processor.feed(raw + b"data: late\n\n") == raw.removesuffix(b"data: [DONE]\n\n")
+    assert processor.held == b"data: [DONE]\n\ndata: late\n\n"
+
+
 def test_an_upstream_error_chunk_ends_the_stream_cleanly():
     processor = ChatStream(hide_usage=True, model_back=None, started=0)
     error = b'data: {"error":{"message":"overloaded","type":"server_error"}}\n\n'
@@ -133,7 +141,8 @@ def test_responses_events_without_event_lines_and_mapped_back():
     inbound = read(OPENAI_RESPONSES, {"model": "house", "input": "x", "stream": True}, "responses")
     processor = OPENAI_RESPONSES.stream_processor(inbound, "gpt-5.1-codex", None)
     out = processor.feed(b"".join(encode(None, data) for _, data in events))
-    parsed = [json.loads(block[6:]) for block in out.split(b"\n\n") if block]
+    assert json.loads(processor.held[6:])["type"] == "response.completed"  # sent once charged
+    parsed = [json.loads(block[6:]) for block in (out + processor.held).split(b"\n\n") if block]
     assert [p["type"] for p in parsed] == [name for name, _ in events]
     assert {p["response"]["model"] for p in parsed if "response" in p} == {"house"}
     assert processor.ended_cleanly

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0002_initial'),
+        ('billing', '0003_durable_charges'),
     ]
 
     operations = [
