@@ -219,7 +219,7 @@ def test_models_list_and_retrieve(openai_fake, gateway_url, openai_sdk):
                                                               "created": 1762992000, "owned_by": "openai"}
     with pytest.raises(openai.NotFoundError) as caught:
         client.models.retrieve("claude-sonnet-4-5")
-    assert caught.value.body["code"] == "model_not_found"
+    assert caught.value.body["type"] == "not_found_error"
     mapped = make_setup(openai_fake.url, platform="openai",
                         account_fields={"model_mapping": {"house-a": "gpt-5", "house-b": "gpt-5"}})
     assert [m.id for m in openai_sdk(mapped).models.list()] == ["house-a", "house-b"]
