@@ -16,16 +16,14 @@ from core import jsonutil
 from gateway import cachettl, sessions
 from gateway.cachettl import FIVE_M, ONE_H, as_int
 from gateway.dialects.base import (
-    MAX_MODEL_NAME,
     Dialect,
     Inbound,
     SSEProcessor,
     client_headers,
-    read_json_object,
+    read_model_request,
     sse_data,
     stored_text,
 )
-from gateway.errors import bad_request
 
 # Client headers worth passing on upstream; everything else (keys, cookies, hop-by-hop, encodings) stays.
 PASSTHROUGH_HEADERS = frozenset({
@@ -172,11 +170,7 @@ class AnthropicMessages(Dialect):
     probe_model = "claude-sonnet-4-5"
 
     def read(self, request, action, **path):
-        body, data = read_json_object(request, "Failed to parse request body")
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise bad_request("model is required")
-        stored_text(model, "model", MAX_MODEL_NAME)
+        body, data, model = read_model_request(request)
         metadata = data.get("metadata")
         if isinstance(metadata, dict):
             for name, value in metadata.items():

@@ -85,6 +85,15 @@ def read_json_object(request, not_an_object: str) -> tuple[bytes, dict]:
     return body, data
 
 
+def read_model_request(request) -> tuple[bytes, dict, str]:
+    """A JSON object body that names its `model` (text the usage log can store), or the 4xx for it."""
+    body, data = read_json_object(request, "Failed to parse request body")
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("model is required")
+    return body, data, stored_text(model, "model", MAX_MODEL_NAME)
+
+
 def client_headers(request, names: frozenset, prefix: str = "") -> dict:
     """The client's headers an upstream may see: those in `names` or starting with `prefix` (lower case)."""
     headers = {}

@@ -17,7 +17,7 @@ from django.http import JsonResponse
 from billing.cost import Usage
 from core import jsonutil
 from gateway.cachettl import as_int
-from gateway.dialects.base import MAX_MODEL_NAME, Dialect, Inbound, client_headers, read_json_object, stored_text
+from gateway.dialects.base import Dialect, Inbound, client_headers, read_model_request
 from gateway.errors import bad_request
 
 ERROR_TYPES = {
@@ -116,11 +116,7 @@ class OpenAIDialect(Dialect):
 
     # --- reading the request ----------------------------------------------------------------------------
     def read(self, request, action, **path):
-        body, data = read_json_object(request, "Failed to parse request body")
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise bad_request("model is required")
-        stored_text(model, "model", MAX_MODEL_NAME)
+        body, data, model = read_model_request(request)
         stream = data.get("stream")
         if stream is not None and not isinstance(stream, bool):
             raise bad_request("stream must be a boolean")
