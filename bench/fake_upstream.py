@@ -11,6 +11,9 @@ relayed ones) and the peak number of streams open at once since the last config 
 stream in AWS event-stream frames. Gemini's `POST /v1beta/models/{model}:generateContent` and
 `:streamGenerateContent?alt=sse` answer a GenerateContentResponse and as many SSE chunks as a stream
 has events, each with the running usage as Gemini sends it (key: `x-goog-api-key`).
+OpenAI's `POST /v1/chat/completions` answers a completion, or chunks with as many content deltas
+(with the usage chunk and `"usage":null` in every chunk when the request asked for
+`stream_options.include_usage`, as OpenAI does).
 
     python -m bench.fake_upstream --port 0     # prints "READY <port>" once listening
 """
@@ -71,6 +74,37 @@ def stream_events(events: int) -> list[bytes]:
     return out
 
 
+OPENAI_MODEL = "gpt-4o-mini"
+OPENAI_USAGE = {"prompt_tokens": 25, "completion_tokens": 40, "total_tokens": 65,
+                "prompt_tokens_details": {"cached_tokens": 0}}
+
+
+def completion_json() -> bytes:
+    return json.dumps({
+        "id": "chatcmpl-bench", "object": "chat.completion", "created": 1764547200, "model": OPENAI_MODEL,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello from the bench upstream. " * 4},
+                     "finish_reason": "stop"}],
+        "usage": OPENAI_USAGE, "service_tier": "default",
+    }, separators=(",", ":")).encode()
+
+
+def chat_chunks(events: int, include_usage: bool) -> list[bytes]:
+    deltas = max(events - FRAME_EVENTS, 1)
+    extra = {"usage": None} if include_usage else {}
+
+    def chunk(delta, finish=None):
+        return {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764547200,
+                "model": OPENAI_MODEL, "service_tier": "default",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    out += [chunk({"content": f"token {i} "}) for i in range(deltas)]
+    out.append(chunk({}, "stop"))
+    if include_usage:
+        out.append({**chunk({}), "choices": [], "usage": OPENAI_USAGE})
+    return [f"data: {json.dumps(c, separators=(',', ':'))}\n\n".encode() for c in out] + [b"data: [DONE]\n\n"]
+
+
 def event_stream_frame(event_sse: bytes) -> bytes:
     """The AWS event-stream frame carrying one Anthropic event (as Bedrock sends it)."""
     data = event_sse.split(b"data: ", 1)[1].strip()
@@ -123,6 +157,7 @@ class Fake:
         self.configure(events=20, delay_ms=0)
         self.json_body = message_json()
         self.gemini_body = gemini_json()
+        self.completion_body = completion_json()
 
     def configure(self, events: int, delay_ms: float):
         self.events, self.delay = events, delay_ms / 1000
@@ -130,6 +165,7 @@ class Fake:
         self.bedrock_frames = [event_stream_frame(e.replace(b"__ID__", b"bedrock")) for e in self.stream_body]
         gemini = gemini_events(events)
         self.gemini_stream = gemini[:1] + [e.replace(b"__ID__", b"bench") for e in gemini[1:]]
+        self.chat_body = {usage: chat_chunks(events, usage) for usage in (False, True)}
         self.peak_streams = self.open_streams
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
@@ -143,6 +179,16 @@ class Fake:
                                 content_type="application/json")
         return await self._sse(request, {**headers, "Cache-Control": "no-cache"}, self.stream_body, ident)
 
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        self.requests[_caller(request)] += 1
+        body = json.loads(await request.read())
+        headers = {"x-request-id": f"req_bench{next(_ids):09d}"}
+        if not body.get("stream"):
+            return web.Response(body=self.completion_body, headers=headers, content_type="application/json")
+        options = body.get("stream_options") or {}
+        return await self._sse(request, {**headers, "Cache-Control": "no-cache"},
+                               self.chat_body[options.get("include_usage") is True], b"bench")
+
     async def _sse(self, request: web.Request, headers: dict, events: list[bytes], ident: bytes):
         """The events `delay` apart, the first one carrying the request's id."""
         resp = web.StreamResponse(headers={**headers, "Content-Type": "text/event-stream"})
@@ -151,7 +197,7 @@ class Fake:
         self.open_streams += 1
         self.peak_streams = max(self.peak_streams, self.open_streams)
         try:
-            await resp.write(events[0].replace(b"__ID__", ident))
+            await resp.write(events[0])
             for event in events[1:]:
                 if delay:
                     await asyncio.sleep(delay)
@@ -203,6 +249,7 @@ def make_app() -> web.Application:
     fake = Fake()
     app = web.Application(client_max_size=64 * 1024 * 1024)
     app.router.add_post("/v1/messages", fake.messages)
+    app.router.add_post("/v1/chat/completions", fake.chat)
     app.router.add_post("/model/{model}/{action:invoke|invoke-with-response-stream}", fake.bedrock)
     app.router.add_post(r"/v1beta/models/{model}:{action:[A-Za-z]+}", fake.gemini)
     app.router.add_post("/_bench/config", fake.set_config)

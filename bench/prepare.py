@@ -88,6 +88,7 @@ ACCOUNTS = {
     "anthropic": ("anthropic", ["--type", "apikey"]),
     "bedrock": ("anthropic", ["--type", "bedrock", "--auth-mode", "apikey", "--aws-region", "us-east-1"]),
     "gemini": ("gemini", ["--type", "apikey"]),
+    "openai": ("openai", ["--type", "apikey"]),
 }
 
 

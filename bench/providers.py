@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 
 MODEL = "claude-sonnet-4-5"
+OPENAI_MODEL = "gpt-4o-mini"
 PROMPT = "Say hello to the benchmark. " * 8
 BEDROCK_MODEL_ID = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
 GEMINI_MODEL = "gemini-2.5-flash"
@@ -51,6 +52,21 @@ def gemini_complete(data: bytes, stream: bool, deltas: int) -> str:
     if b'"finishReason"' not in data or seen != deltas + 6:
         return f"incomplete stream ({seen} events)"
     return ""
+
+
+def openai_body(stream: bool) -> bytes:
+    # No stream_options: the gateway asks the upstream for the usage chunk and takes it out again.
+    return json.dumps({"model": OPENAI_MODEL, "stream": stream, "messages": [{"role": "user", "content": PROMPT}]}
+                      ).encode()
+
+
+def openai_complete(data: bytes, stream: bool, deltas: int) -> str:
+    if not stream:
+        return "" if b'"usage"' in data else "no usage in the answer"
+    seen = data.count(b'"delta":{"content"')
+    if not data.endswith(b"data: [DONE]\n\n") or seen != deltas:
+        return f"incomplete stream ({seen} deltas)"
+    return "usage the client did not ask for" if b'"usage"' in data else ""
 
 
 @dataclass(frozen=True)
@@ -100,4 +116,8 @@ GEMINI = Provider(
     gateway_complete=gemini_complete, direct_complete=gemini_complete, body=gemini_body,
     gateway_stream_path=_GEMINI_STREAM, gateway_auth="x-goog-api-key",
 )
-PROVIDERS = {p.name: p for p in (ANTHROPIC, BEDROCK, GEMINI)}
+OPENAI = Provider(
+    "openai", "openai", "/v1/chat/completions", "/v1/chat/completions", "/v1/chat/completions", "bearer",
+    gateway_auth="bearer", gateway_complete=openai_complete, direct_complete=openai_complete, body=openai_body,
+)
+PROVIDERS = {p.name: p for p in (ANTHROPIC, BEDROCK, GEMINI, OPENAI)}

@@ -49,6 +49,8 @@ FULL = [
     Scenario("slow_500", "500 slow streams at once (20 events, 100 ms apart)", True, 500, 500, 20, 100),
     Scenario("bedrock_stream_c32", "Bedrock stream (20 events), c=32", True, 32, 1000, provider="bedrock"),
     Scenario("gemini_stream_c32", "Gemini stream (20 events), c=32", True, 32, 1000, provider="gemini"),
+    Scenario("openai_json_c32", "OpenAI Chat JSON, c=32", False, 32, 2000, provider="openai"),
+    Scenario("openai_stream_c32", "OpenAI Chat stream (14 deltas), c=32", True, 32, 1000, provider="openai"),
 ]
 QUICK = [
     Scenario("json_c1", "JSON, c=1", False, 1, 20),
@@ -57,6 +59,8 @@ QUICK = [
     Scenario("slow_500", "20 slow streams at once (20 events, 50 ms apart)", True, 20, 20, 20, 50),
     Scenario("bedrock_stream_c32", "Bedrock stream (20 events), c=32", True, 32, 64, provider="bedrock"),
     Scenario("gemini_stream_c32", "Gemini stream (20 events), c=32", True, 32, 64, provider="gemini"),
+    Scenario("openai_json_c32", "OpenAI Chat JSON, c=32", False, 32, 64, provider="openai"),
+    Scenario("openai_stream_c32", "OpenAI Chat stream (14 deltas), c=32", True, 32, 64, provider="openai"),
 ]
 # Not run unless named in --scenarios: a burst after the gateway's in-process caches (auth: 15 s) expired.
 EXTRA = [
@@ -65,7 +69,8 @@ EXTRA = [
 ]
 TARGETS = {"json_cpu_ms": 2.0, "stream_cpu_ms": 3.0, "added_p50_c1_ms": 3.0}
 # Another provider's path, against the Anthropic path's CPU per request in the same run: (scenario, baseline, ratio).
-RATIO_TARGETS = [("bedrock_stream_c32", "stream_c32", 1.3), ("gemini_stream_c32", "stream_c32", 1.2)]
+RATIO_TARGETS = [("bedrock_stream_c32", "stream_c32", 1.3), ("gemini_stream_c32", "stream_c32", 1.2),
+                 ("openai_json_c32", "json_c32", 1.2), ("openai_stream_c32", "stream_c32", 1.2)]
 
 
 def parse_args(argv=None):

@@ -190,7 +190,7 @@ def build_log(req: ChargeRequest):
         stream=req.stream, duration_ms=req.duration_ms, first_token_ms=req.first_token_ms, status=req.status,
         endpoint=req.endpoint[:100], user_agent=req.user_agent[:512], ip_address=req.ip_address[:45],
         cache_ttl_overridden=req.cache_ttl_overridden, priced_by_fallback=fallback,
-        usage_incomplete=req.usage_incomplete, created_at=req.created_at,
+        usage_incomplete=req.usage_incomplete, created_at=req.created_at, service_tier=usage.service_tier[:16],
     )
 
 

@@ -73,6 +73,10 @@ class UsageLog(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     ip_address = models.CharField(max_length=45, blank=True)
     cache_ttl_overridden = models.BooleanField(default=False)
+    service_tier = models.CharField(
+        _("service tier"), max_length=16, blank=True, default="",
+        help_text=_("OpenAI's processing tier of the answer; priority and flex change the price"),
+    )
     priced_by_fallback = models.BooleanField(
         default=False, help_text=_("The model was not in the price table; the fallback price was used")
     )

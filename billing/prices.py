@@ -58,6 +58,11 @@ def _gemini(inp, out, read, long=None) -> Price:
     return replace(price, long_context_above=LONG_CONTEXT_ABOVE, long_context=_p(*long, long[0], long[0]))
 
 
+def _openai(inp, cached, out) -> Price:
+    # OpenAI reports no cache writes; should an OpenAI-compatible upstream report some, they cost input.
+    return _p(inp, out, cached, inp, inp)
+
+
 # Anthropic list prices (https://docs.anthropic.com/en/docs/about-claude/pricing): cache writes are
 # 1.25x input (5 min) and 2x input (1 h), cache reads 0.1x input.
 SHIPPED: dict[str, Price] = {
@@ -82,6 +87,41 @@ SHIPPED: dict[str, Price] = {
     "gemini-2-5-flash-lite": _gemini("0.10", "0.40", "0.01"),
     "gemini-2-0-flash": _gemini("0.10", "0.40", "0.025"),
     "gemini-2-0-flash-lite": _gemini("0.075", "0.30", "0.075"),
+    # OpenAI standard-tier prices per million tokens: input, cached input, output
+    # (https://developers.openai.com/api/docs/pricing and each model's page under
+    # https://developers.openai.com/api/docs/models/, read 2026-12). Keys are normalised names
+    # (gpt-5.4 -> gpt-5-4); dated snapshots (gpt-4o-2024-08-06) match their family. OpenAI bills no
+    # cache writes; models without a cached-input price bill cached tokens as input.
+    "gpt-5-5": _openai("5", "0.50", "30"),
+    "gpt-5-5-pro": _openai("30", "30", "180"),
+    "gpt-5-4": _openai("2.50", "0.25", "15"),
+    "gpt-5-4-mini": _openai("0.75", "0.075", "4.50"),
+    "gpt-5-4-nano": _openai("0.20", "0.02", "1.25"),
+    "gpt-5-4-pro": _openai("30", "30", "180"),
+    "gpt-5-3-codex": _openai("1.75", "0.175", "14"),
+    "gpt-5-2": _openai("1.75", "0.175", "14"),
+    "gpt-5-2-codex": _openai("1.75", "0.175", "14"),
+    "gpt-5-2-pro": _openai("21", "21", "168"),
+    "gpt-5-1": _openai("1.25", "0.125", "10"),
+    "gpt-5-1-codex": _openai("1.25", "0.125", "10"),
+    "gpt-5-1-codex-max": _openai("1.25", "0.125", "10"),
+    "gpt-5-1-codex-mini": _openai("0.25", "0.025", "2"),
+    "gpt-5": _openai("1.25", "0.125", "10"),
+    "gpt-5-codex": _openai("1.25", "0.125", "10"),
+    "gpt-5-mini": _openai("0.25", "0.025", "2"),
+    "gpt-5-nano": _openai("0.05", "0.005", "0.40"),
+    "gpt-5-pro": _openai("15", "15", "120"),
+    "gpt-4-1": _openai("2", "0.50", "8"),
+    "gpt-4-1-mini": _openai("0.40", "0.10", "1.60"),
+    "gpt-4-1-nano": _openai("0.10", "0.025", "0.40"),
+    "gpt-4o": _openai("2.50", "1.25", "10"),
+    "gpt-4o-mini": _openai("0.15", "0.075", "0.60"),
+    "o3": _openai("2", "0.50", "8"),
+    "o3-pro": _openai("20", "20", "80"),
+    "o3-mini": _openai("1.10", "0.55", "4.40"),
+    "o4-mini": _openai("1.10", "0.275", "4.40"),
+    "o1": _openai("15", "7.50", "60"),
+    "codex-mini-latest": _openai("1.50", "0.375", "6"),
 }
 
 _PREFIX = re.compile(r"^(?:(?:us|eu|apac|global|jp|au)\.)?(?:anthropic[./])?")

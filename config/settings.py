@@ -219,6 +219,8 @@ SPECTACULAR_SETTINGS = {
 
 # --- gateway -------------------------------------------------------------------------------------
 ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL", default="https://api.anthropic.com")
+# Upstream of OpenAI accounts without their own base URL (a base URL may end in /v1 or not).
+OPENAI_BASE_URL = env("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 # Where OAuth access tokens are refreshed; tests point it at a fake.
 CLAUDE_OAUTH_TOKEN_URL = env("CLAUDE_OAUTH_TOKEN_URL", default="https://platform.claude.com/v1/oauth/token")
 CLAUDE_OAUTH_CLIENT_ID = env("CLAUDE_OAUTH_CLIENT_ID", default="9d1c250a-e61b-44d9-88ed-5944d1962f5e")

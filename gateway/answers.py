@@ -15,6 +15,7 @@ from gateway.auth import AuthContext
 from gateway.dialects import Inbound
 from gateway.errors import GatewayError, upstream_failed
 from gateway.forward import Attempt
+from gateway.scheduler import sticky
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,13 @@ def spawn(coro):
     _background.add(task)
     task.add_done_callback(_background.discard)
     return task
+
+
+async def remember(ctx: AuthContext, inbound: Inbound, attempt: Attempt):
+    """What the answer produced (a response later requests continue from) is bound to its account, before
+    the answer's last bytes leave."""
+    if inbound.produced:
+        await sticky.bind(ctx.key.group_id, inbound.produced, attempt.account.pk)
 
 
 async def release_slots(ctx: AuthContext, inbound: Inbound, lease):
@@ -64,6 +72,7 @@ async def _read_and_charge(ctx: AuthContext, inbound: Inbound, attempt: Attempt)
         if usage.known:  # durable before the answer leaves
             await charges.settle(ctx, inbound, attempt, usage, overridden=overridden, stream=False,
                                  first_token_ms=None, status=upstream.status)
+        await remember(ctx, inbound, attempt)
         return response
     finally:
         await release_slots(ctx, inbound, attempt.lease)
@@ -142,6 +151,7 @@ class StreamRelay:
                 yield tail
             self.complete = True
             await self._charge(incomplete=not processor.ended_cleanly)
+            await remember(self.ctx, self.inbound, self.attempt)
             if processor.held:
                 yield processor.held
             if not processor.ended_cleanly:
@@ -204,6 +214,7 @@ class StreamRelay:
             try:
                 if (req := self._charge_request(incomplete=cut_short or not processor.ended_cleanly)) is not None:
                     billing.submit(req)
+                await remember(self.ctx, self.inbound, self.attempt)
             finally:
                 await release_slots(self.ctx, self.inbound, self.attempt.lease)
 

@@ -5,7 +5,8 @@ reached the client; it applies the account side effects (rate limit, overload, e
 and says whether to try another account, the same one again, or give up and relay the error. What a
 provider's answer means in detail (when its 429 ends, what its 401 means) is its upstream adapter's.
 
-- 401, 403, 429, 529 and every 5xx fail over to another account.
+- 401, 403, 429, 529 and every 5xx fail over to another account, and whatever else the adapter names
+  (OpenAI: 402).
 - Pool-mode accounts (in front of an upstream pool, where the adapter allows it) are never marked:
   401/403/429 are retried on the same account first (`retry_same`, up to account.pool_mode_retry_count
   times, settings.POOL_MODE_RETRY_DELAY apart); when those retries are used up the pipeline calls
@@ -40,8 +41,8 @@ class Decision:
     marked: str = ""  # what happened to the account ("rate_limited", "error", ...), for logs
 
 
-def is_failover_status(status: int) -> bool:
-    return status in FAILOVER_STATUSES or status >= 500
+def is_failover_status(status: int, upstream) -> bool:
+    return status in FAILOVER_STATUSES or status >= 500 or status in upstream.failover_statuses
 
 
 def is_pool_mode(account, upstream) -> bool:
@@ -57,7 +58,7 @@ def _body_text(body) -> str:
 # --- side effects ---------------------------------------------------------------------------------------
 def _apply(account, upstream, status: int, headers, body) -> Decision:
     """Mark the account for this answer and decide (sync: runs in a thread)."""
-    failover = is_failover_status(status)
+    failover = is_failover_status(status, upstream)
     text = _body_text(body)
     if status == 429:
         reset = upstream.rate_limit_reset(headers, body, timezone.now())
@@ -94,7 +95,7 @@ async def handle_upstream_error(account, status: int, headers, body: bytes, upst
         # The upstream is a pool of its own: its errors say nothing lasting about this account.
         if status in POOL_RETRY_STATUSES:
             return Decision(switch_account=True, retry_same=True)
-        return Decision(switch_account=is_failover_status(status))
+        return Decision(switch_account=is_failover_status(status, upstream))
     decision = await db.run(_apply, account, upstream, status, headers, body)
     if decision.marked:
         await upstream.after_mark(account, decision.marked)

@@ -94,6 +94,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound) -> Attempt | Http
     key, dialect = ctx.key, inbound.dialect
     platform = key.group_platform or next(iter(dialect.platforms))
     sticky = dialect.session_hash(inbound, request, ctx.client_ip, key.key_id)
+    continued = dialect.continues(inbound)
     exclude: set[int] = set()
     last_error: HttpResponse | None = None
     failed_status: int | None = None  # the last failover status, once an account failed over
@@ -104,7 +105,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound) -> Attempt | Http
         selection = scheduler.SelectionRequest(
             group_id=key.group_id, platform=platform, model=inbound.model, user_id=key.user_id,
             api_key_id=key.key_id, stream=inbound.stream, session_hash=sticky, request_id=inbound.holder,
-            action=inbound.action,
+            action=inbound.action, continues=continued,
         )
         try:
             lease = await scheduler.select_account(selection, frozenset(exclude))

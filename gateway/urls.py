@@ -2,12 +2,19 @@ from django.urls import path, re_path
 
 from gateway import views
 
-# Paths served by the gateway's own request handler (config.asgi); everything under them speaks a provider's protocol.
-PREFIXES = ("/v1/", "/v1beta/", "/antigravity/")
+# Paths served by the gateway's own request handler (config.asgi); everything under them speaks a provider's
+# protocol. OpenAI's clients may call its endpoints without the /v1 prefix (spec §3.1).
+PREFIXES = ("/v1/", "/v1beta/", "/antigravity/", "/chat/completions", "/responses")
+SUBPATH = r"(?P<subpath>[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*)"
 
 urlpatterns = [
     path("v1/messages", views.messages, name="gateway-messages"),
     path("v1/messages/count_tokens", views.count_tokens, name="gateway-count-tokens"),
+    path("v1/chat/completions", views.chat_completions, name="gateway-chat-completions"),
+    path("chat/completions", views.chat_completions),
+    path("v1/responses", views.responses, name="gateway-responses"),
+    path("responses", views.responses),
+    re_path(rf"^(?:v1/)?responses/{SUBPATH}$", views.responses, name="gateway-responses-subpath"),
     path("v1/models", views.models, name="gateway-models"),
     # Google's API under its two versions: `models/{model}:{action}` (a model name has no '/' or ':').
     re_path(r"^v1(?:beta)?/models/(?P<model>[^/:]+):(?P<action>[A-Za-z]+)$", views.gemini_action,

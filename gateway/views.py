@@ -99,6 +99,16 @@ async def count_tokens(request):
     return await pipeline.serve(request, dialects.ANTHROPIC, "count_tokens", billed=False)
 
 
+@gateway_view(dialects.OPENAI_CHAT, "POST")
+async def chat_completions(request):
+    return await pipeline.serve(request, dialects.OPENAI_CHAT, "chat")
+
+
+@gateway_view(dialects.OPENAI_RESPONSES, "POST")
+async def responses(request, subpath=""):
+    return await pipeline.serve(request, dialects.OPENAI_RESPONSES, "responses", subpath=subpath)
+
+
 # --- /v1/models ------------------------------------------------------------------------------------
 MODELS_CACHE_SECONDS = 15.0
 _models_cache: dict[tuple, tuple[float, list]] = {}

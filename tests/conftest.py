@@ -49,6 +49,7 @@ FAKES = {
     "anthropic": ("tests.fakes.anthropic.AnthropicFake", None),
     "bedrock": ("tests.fakes.bedrock.BedrockFake", "BEDROCK_ENDPOINT"),
     "gemini": ("tests.fakes.gemini.GeminiFake", "GEMINI_BASE_URL"),
+    "openai": ("tests.fakes.openai.OpenAIFake", "OPENAI_BASE_URL"),
 }
 
 
@@ -88,6 +89,7 @@ def _fake_fixture(name: str):
 anthropic_fake = _fake_fixture("anthropic")
 bedrock_fake = _fake_fixture("bedrock")
 gemini_fake = _fake_fixture("gemini")
+openai_fake = _fake_fixture("openai")
 
 
 @pytest.fixture(scope="session")

@@ -75,9 +75,11 @@ class Setup:
 
 
 def make_setup(base_url: str, *, balance="100", group_rate="1", accounts=1, account_type="apikey",
-               account_fields=None, key_fields=None, user_fields=None, group_fields=None) -> Setup:
-    """A user with `balance`, a group, `accounts` upstream accounts (type, extra fields) on base_url,
-    and an active key in the group. Unlimited concurrency unless the fields say otherwise."""
+               account_fields=None, key_fields=None, user_fields=None, group_fields=None,
+               platform="anthropic") -> Setup:
+    """A user with `balance`, a group of `platform`, `accounts` upstream accounts (type, extra fields) of
+    that platform on base_url, and an active key in the group. Unlimited concurrency unless the fields say
+    otherwise."""
     from accounts.models import Account
     from apikeys.models import ApiKey
     from groups.models import Group, GroupAccount
@@ -86,11 +88,12 @@ def make_setup(base_url: str, *, balance="100", group_rate="1", accounts=1, acco
     tag = f"{time.monotonic_ns()}"
     user = User.objects.create_user(f"user{tag}@example.com", None,
                                     **{"balance": Decimal(balance), "concurrency": 0, **(user_fields or {})})
-    group = Group.objects.create(name=f"group{tag}", rate_multiplier=Decimal(group_rate), **(group_fields or {}))
+    group = Group.objects.create(name=f"group{tag}", rate_multiplier=Decimal(group_rate),
+                                 **{"platform": platform, **(group_fields or {})})
     created = []
     for index in range(accounts):
         account = Account.objects.create(**{
-            "name": f"account{tag}-{index}", "platform": "anthropic", "type": account_type, "base_url": base_url,
+            "name": f"account{tag}-{index}", "platform": platform, "type": account_type, "base_url": base_url,
             "api_key": f"sk-ant-upstream-{index}", "access_token": f"oauth-access-{index}", "concurrency": 0,
             **(account_fields or {}),
         })

@@ -12,12 +12,16 @@ from gateway.dialects.anthropic import AnthropicMessages
 from gateway.dialects.base import Dialect, Inbound, StreamProcessor
 from gateway.dialects.gemini import GeminiDialect
 from gateway.dialects.openai import OpenAIDialect
+from gateway.dialects.openai_chat import OpenAIChat
+from gateway.dialects.openai_responses import OpenAIResponses
 
 ANTHROPIC = AnthropicMessages()
 OPENAI = OpenAIDialect()
+OPENAI_CHAT = OpenAIChat()
+OPENAI_RESPONSES = OpenAIResponses()
 GEMINI = GeminiDialect()
 
-_OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/responses", "/v1/embeddings")
+_OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/responses", "/v1/embeddings", "/chat/", "/responses")
 
 
 def for_path(path: str) -> Dialect:
@@ -45,5 +49,6 @@ def not_found(path: str) -> HttpResponse:
 
 
 __all__ = [
-    "ANTHROPIC", "GEMINI", "OPENAI", "Dialect", "Inbound", "StreamProcessor", "for_path", "for_platform", "not_found",
+    "ANTHROPIC", "GEMINI", "OPENAI", "OPENAI_CHAT", "OPENAI_RESPONSES", "Dialect", "Inbound", "StreamProcessor",
+    "for_path", "for_platform", "not_found",
 ]

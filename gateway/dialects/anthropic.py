@@ -16,15 +16,14 @@ from core import jsonutil
 from gateway import cachettl, sessions
 from gateway.cachettl import FIVE_M, ONE_H, as_int
 from gateway.dialects.base import (
-    MAX_MODEL_NAME,
     Dialect,
     Inbound,
-    StreamProcessor,
+    SSEProcessor,
     client_headers,
-    read_json_object,
+    read_model_request,
+    sse_data,
     stored_text,
 )
-from gateway.errors import bad_request
 
 # Client headers worth passing on upstream; everything else (keys, cookies, hop-by-hop, encodings) stays.
 PASSTHROUGH_HEADERS = frozenset({
@@ -109,12 +108,7 @@ def _event_type(block: bytes) -> bytes:
     return b""
 
 
-def _data(block: bytes) -> bytes | None:
-    lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
-    return b"\n".join(lines) if lines else None
-
-
-class MessagesStream(StreamProcessor):
+class MessagesStream(SSEProcessor):
     """Anthropic SSE: split into events, parse the two that carry usage, relay the rest as they are;
     `message_stop` is held back (`held`) until the pipeline has charged."""
 
@@ -124,29 +118,10 @@ class MessagesStream(StreamProcessor):
         self.model_back = model_back  # requested model to put back when the account mapped it
         self.saw_start = False
         self.saw_stop = False
-        self._buffer = b""
 
     @property
     def ended_cleanly(self) -> bool:
         return self.saw_stop or self.saw_error
-
-    def feed(self, chunk: bytes) -> bytes:
-        if chunk:
-            self._first_bytes()
-        buffer = self._buffer + chunk if self._buffer else chunk
-        if b"\r\n" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n")
-        out = []
-        start = 0
-        while (end := buffer.find(b"\n\n", start)) >= 0:
-            out.append(self._event(buffer[start:end + 2]))
-            start = end + 2
-        self._buffer = buffer[start:]
-        return b"".join(out)
-
-    def flush(self) -> bytes:
-        rest, self._buffer = self._buffer, b""
-        return self._event(rest) if rest.strip() else b""
 
     def _event(self, block: bytes) -> bytes:
         kind = _event_type(block)
@@ -158,7 +133,7 @@ class MessagesStream(StreamProcessor):
             self.saw_error = True
         if kind not in _PARSED:
             return block
-        data = _data(block)
+        data = sse_data(block)
         event = jsonutil.parse(data) if data else None
         if not isinstance(event, dict):
             return block
@@ -195,11 +170,7 @@ class AnthropicMessages(Dialect):
     probe_model = "claude-sonnet-4-5"
 
     def read(self, request, action, **path):
-        body, data = read_json_object(request, "Failed to parse request body")
-        model = data.get("model")
-        if not isinstance(model, str) or not model:
-            raise bad_request("model is required")
-        stored_text(model, "model", MAX_MODEL_NAME)
+        body, data, model = read_model_request(request)
         metadata = data.get("metadata")
         if isinstance(metadata, dict):
             for name, value in metadata.items():

@@ -61,6 +61,9 @@ class Inbound:
     params: dict = field(default_factory=dict)  # what else the dialect read (query flags, path parts)
     holder: str = field(default_factory=lambda: uuid.uuid4().hex)  # slot holder id
     started: float = field(default_factory=time.monotonic)
+    # A sticky key the answer created, bound to the answering account once it is over (an OpenAI
+    # response id that later requests may continue from).
+    produced: str | None = None
 
     @property
     def request_id(self) -> str:
@@ -80,6 +83,15 @@ def read_json_object(request, not_an_object: str) -> tuple[bytes, dict]:
     if not isinstance(data, dict):
         raise bad_request(not_an_object)
     return body, data
+
+
+def read_model_request(request) -> tuple[bytes, dict, str]:
+    """A JSON object body that names its `model` (text the usage log can store), or the 4xx for it."""
+    body, data = read_json_object(request, "Failed to parse request body")
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("model is required")
+    return body, data, stored_text(model, "model", MAX_MODEL_NAME)
 
 
 def client_headers(request, names: frozenset, prefix: str = "") -> dict:
@@ -123,6 +135,42 @@ class StreamProcessor:
         raise NotImplementedError
 
 
+class SSEProcessor(StreamProcessor):
+    """A stream of server-sent events, cut into blocks (one event each, its blank line included) that
+    `_event` turns into the client's bytes."""
+
+    def __init__(self, started: float):
+        super().__init__(started)
+        self._buffer = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        if chunk:
+            self._first_bytes()
+        buffer = self._buffer + chunk if self._buffer else chunk
+        if b"\r\n" in buffer:
+            buffer = buffer.replace(b"\r\n", b"\n")
+        out = []
+        start = 0
+        while (end := buffer.find(b"\n\n", start)) >= 0:
+            out.append(self._event(buffer[start:end + 2]))
+            start = end + 2
+        self._buffer = buffer[start:]
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        rest, self._buffer = self._buffer, b""
+        return self._event(rest) if rest.strip() else b""
+
+    def _event(self, block: bytes) -> bytes:
+        raise NotImplementedError
+
+
+def sse_data(block: bytes) -> bytes | None:
+    """The data of one event block (its `data:` lines joined), or None when it has none."""
+    lines = [line[5:].lstrip(b" ") for line in block.split(b"\n") if line.startswith(b"data:")]
+    return b"\n".join(lines) if lines else None
+
+
 class Dialect:
     name = ""
     protocol = ""  # the error shape's family: "anthropic" | "openai" | "google"
@@ -141,6 +189,11 @@ class Dialect:
         return GatewayError(404, f"{path} is not available for {platform} groups", error_type="not_found_error")
 
     def session_hash(self, inbound: Inbound, request, client_ip: str, key_id: int) -> str | None:
+        return None
+
+    def continues(self, inbound: Inbound) -> str | None:
+        """A sticky key whose account must be tried before the session's: the one that produced what
+        this request continues (an OpenAI previous_response_id). None: nothing is continued."""
         return None
 
     def body_for(self, inbound: Inbound, mapped_model: str) -> bytes:

@@ -9,8 +9,9 @@ this request, and releases the returned lease when the attempt ends (success, er
    failed accounts. They come from the cached snapshot (snapshot.py).
 2. The group's model routing, when enabled and a pattern matches the model, narrows the candidates to
    the routed accounts (if any of them is usable).
-3. Sticky session: the account bound to the request's session hash is reused while it is a candidate;
-   if it is busy the request queues on it briefly; a binding to an unusable account is replaced.
+3. Sticky session: the account bound to what the request continues (an OpenAI response it follows up),
+   else to its session hash, is reused while it is a candidate; if it is busy the request queues on it
+   briefly; a session binding to an unusable account is replaced.
 4. Otherwise by lowest priority number, lowest load ((slots held + waiting) / load factor), least
    recently used (never used first), the group's drag order; the first whose slot can be taken wins.
 5. All busy: queue on the best account for a bounded time, then ConcurrencyLimitExceeded. No candidate
@@ -54,6 +55,7 @@ class SelectionRequest:
     session_hash: str | None = None  # sticky-session key, see gateway.sessions
     request_id: str | None = None  # holder of the account slot; generated when missing
     action: str = "messages"  # what the request asks the upstream for (see gateway.upstreams)
+    continues: str | None = None  # sticky key of what the request continues, looked up before the session's
 
 
 @dataclass
@@ -172,9 +174,17 @@ async def select_account(req: SelectionRequest, exclude=frozenset(), on_wait=Non
             raise
 
 
+async def _bound_account(req: SelectionRequest) -> int | None:
+    """The account bound to what the request continues, else to its session."""
+    for binding in (req.continues, req.session_hash):
+        if binding and (account_id := await sticky.bound_account(req.group_id, binding)) is not None:
+            return account_id
+    return None
+
+
 async def _select(req, exclude, on_wait, holder, tried) -> Lease:
     snapshot.watch()
-    bound_id = await sticky.bound_account(req.group_id, req.session_hash) if req.session_hash else None
+    bound_id = await _bound_account(req)
     current = await snapshot.current(req.group_id, req.platform)
     now = timezone.now()
     model, action = req.model, req.action
@@ -234,7 +244,7 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
             raise exc  # waited long enough for the session's account, and no other one is left
         candidates = [bound]
     if not candidates:
-        if bound_id is not None:
+        if bound_id is not None and req.session_hash:
             await sticky.unbind(req.group_id, req.session_hash)
         raise NoAccountAvailable(f"no available account for model {model}")
     # Every candidate is busy: queue on the best one, by priority then least recent use.

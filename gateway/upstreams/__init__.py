@@ -9,8 +9,11 @@ from gateway.upstreams.base import AccountNotReady, Upstream, UpstreamMisconfigu
 from gateway.upstreams.bedrock import BedrockApiKey, BedrockSigV4
 from gateway.upstreams.claude_oauth import ClaudeOAuth
 from gateway.upstreams.gemini import GeminiApiKey
+from gateway.upstreams.openai import OpenAIApiKey
 
-ADAPTERS: tuple[Upstream, ...] = (AnthropicApiKey(), ClaudeOAuth(), BedrockSigV4(), BedrockApiKey(), GeminiApiKey())
+ADAPTERS: tuple[Upstream, ...] = (
+    AnthropicApiKey(), ClaudeOAuth(), BedrockSigV4(), BedrockApiKey(), GeminiApiKey(), OpenAIApiKey(),
+)
 
 
 def for_account(account) -> Upstream | None:

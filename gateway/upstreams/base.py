@@ -71,6 +71,7 @@ class Upstream:
     actions: frozenset = frozenset({"messages"})  # what it can be asked for (dialect actions)
     pool_mode = False  # whether pool mode (retry in place, never mark) applies to its accounts
     beta_scope = ""  # the Anthropic beta policy scope its accounts fall under ("" = not an Anthropic upstream)
+    failover_statuses: frozenset = frozenset()  # statuses besides the usual ones that move a request on
     # Answer headers the client sees: (upstream name, name for the client).
     response_headers = (("request-id", "request-id"), ("x-request-id", "x-request-id"), ("retry-after", "retry-after"),
                         ("x-should-retry", "x-should-retry"))

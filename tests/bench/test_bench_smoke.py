@@ -30,7 +30,7 @@ def test_quick_bench_relays_and_charges_every_request(tmp_path):
     (mode,) = report["modes"]
     assert mode["mode"] == "embedded"
     assert set(mode["scenarios"]) == {"json_c1", "json_c32", "stream_c32", "slow_500", "bedrock_stream_c32",
-                                        "gemini_stream_c32"}
+                                      "gemini_stream_c32", "openai_json_c32", "openai_stream_c32"}
     for key, data in mode["scenarios"].items():
         median = data["median"]
         assert median["direct"]["errors"] == median["subrelay"]["errors"] == 0, key

@@ -25,7 +25,7 @@ def request_for(setup, tokens: int, *, request_id=None, account=None, model=HAIK
         request_id=request_id or f"client:{uuid.uuid4()}", api_key_id=key.pk, key_hash=key.key_hash,
         key_quota=key.quota, user_id=setup.user.pk, group_id=setup.group.pk,
         account=account if account is not None else setup.account, model=model,
-        usage=Usage(input_tokens=tokens),
+        usage=fields.pop("usage", None) or Usage(input_tokens=tokens),
         rate_multiplier=multiplier if multiplier is not None else setup.group.rate_multiplier, **fields,
     )
 
@@ -107,6 +107,18 @@ def test_same_request_id_charges_once(account_quota):
     assert setup.user.balance == Decimal("9.9")
     assert setup.key.quota_used == Decimal("0.1")
     assert setup.account.quota_used == (Decimal("0.1") if account_quota != "0" else 0)
+
+
+def test_the_service_tier_is_logged_and_priced_once():
+    setup = make_setup("http://upstream.invalid", balance="10", platform="openai")
+    request = request_for(setup, 0, request_id="client:tier", model="gpt-5",
+                          usage=Usage(output_tokens=100_000, service_tier="priority"))
+    assert charge(request).service_tier == "priority"
+    assert charge(request) is None
+    setup.refresh()
+    log = UsageLog.objects.get()
+    assert (log.service_tier, log.output_cost) == ("priority", Decimal("2"))  # 100k × $10 per million × 2
+    assert setup.user.balance == Decimal("8")
 
 
 def test_daily_account_quota_period_s4_1_to_3():

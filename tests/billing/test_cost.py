@@ -2,6 +2,8 @@
 
 from decimal import Decimal
 
+import pytest
+
 from billing.cost import Usage, compute
 from billing.prices import SHIPPED, Price
 
@@ -74,3 +76,23 @@ def test_a_model_without_the_tier_and_the_multiplier_are_unchanged():
     cost = compute(Usage(input_tokens=1_000_000), flash, multiplier=2)
     assert (cost.total_cost, cost.actual_cost) == (Decimal("0.3"), Decimal("0.6"))
     assert compute(Usage(input_tokens=300_000), SONNET).input_cost == Decimal("0.9")  # Claude has no such tier
+
+
+# --- OpenAI service tiers -------------------------------------------------------------------------------
+GPT5 = SHIPPED["gpt-5"]  # $1.25 input, $0.125 cached input, $10 output
+
+
+@pytest.mark.parametrize(("tier", "total"), [
+    ("", "2.375"), ("default", "2.375"), ("auto", "2.375"), ("scale", "2.375"),
+    ("priority", "4.75"), ("flex", "1.1875"),
+])
+def test_service_tier_scales_every_token_price(tier, total):
+    usage = Usage(input_tokens=1_000_000, cache_read_tokens=1_000_000, output_tokens=100_000, service_tier=tier)
+    cost = compute(usage, GPT5, multiplier=2)
+    assert cost.total_cost == Decimal(total)
+    assert cost.actual_cost == Decimal(total) * 2  # the group's multiplier comes on top
+
+
+def test_a_tier_never_changes_the_price_table():
+    compute(Usage(input_tokens=1, service_tier="priority"), GPT5)
+    assert GPT5.input == Decimal("1.25")

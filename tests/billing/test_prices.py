@@ -28,12 +28,28 @@ from billing.prices import SHIPPED, lookup, normalize
         ("gemini-3.1-pro-preview", "gemini-3-1-pro"),
         ("gemini-3-flash-preview", "gemini-3-flash"),
         ("gemini-2.0-flash-001", "gemini-2-0-flash"),
+        ("gpt-5.1", "gpt-5-1"),
+        ("gpt-5.1-codex-mini", "gpt-5-1-codex-mini"),
+        ("gpt-5-mini-2025-08-07", "gpt-5-mini"),
+        ("gpt-5.4-mini-2026-03-17", "gpt-5-4-mini"),
+        ("gpt-5-chat-latest", "gpt-5"),
+        ("gpt-4.1-nano-2025-04-14", "gpt-4-1-nano"),
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini"),
+        ("o3-2025-04-16", "o3"),
+        ("o4-mini", "o4-mini"),
     ],
 )
 def test_shipped_models_resolve(model, expected):
     price, fallback = lookup(model, overrides={})
     assert price == SHIPPED[expected]
     assert not fallback
+
+
+def test_openai_cached_input_is_the_cache_read_price():
+    price = SHIPPED["gpt-4-1"]
+    assert (price.input, price.cache_read, price.output) == (Decimal("2"), Decimal("0.50"), Decimal("8"))
+    assert not price.has_ttl_breakdown
 
 
 def test_normalize_strips_prefixes_dates_and_versions():

@@ -72,6 +72,21 @@ def test_create_admin_with_password_prints_nothing():
 
 
 @pytest.mark.django_db
+def test_add_an_openai_api_key_account():
+    from gateway import upstreams
+    from gateway.upstreams.openai import OpenAIApiKey
+
+    Group.objects.create(name="gpt", platform="openai")
+    out, err = run("add_account", "openai-1", "--platform", "openai", "--type", "apikey", "--base-url",
+                   "https://api.openai.com/v1", "--api-key", "sk-proj-upstream", "--group", "gpt", "--pool-mode")
+    account = Account.objects.get(pk=int(out))
+    assert (account.platform, account.type, account.base_url, account.api_key) == (
+        "openai", "apikey", "https://api.openai.com/v1", "sk-proj-upstream")
+    assert account.pool_mode and "Added apikey account openai-1" in err
+    assert isinstance(upstreams.for_account(account), OpenAIApiKey)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("args, message", [
     (["not-an-email"], "email"),
     (["a@b.co", "--balance", "lots"], "--balance"),

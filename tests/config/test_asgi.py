@@ -71,3 +71,20 @@ def test_the_database_thread_gives_its_connection_back(anthropic_fake, gateway_u
                           headers={"x-api-key": setup.raw_key})
     assert response.status_code == 200
     assert SyncToAsync.single_thread_executor.submit(lambda: connection.connection is None).result(10)
+
+
+@pytest.mark.parametrize(("path", "gateway"), [
+    ("/v1/chat/completions", True), ("/chat/completions", True), ("/v1/responses", True), ("/responses", True),
+    ("/responses/compact", True), ("/v1/models/gpt-5", True), ("/admin/", False), ("/admin/login/", False),
+    ("/api/v1/auth/login", False), ("/portal/", False), ("/healthz", False), ("/chat", False),
+])
+def test_which_paths_the_gateway_handler_serves(path, gateway):
+    from config.asgi import is_gateway
+
+    assert is_gateway({"type": "http", "path": path, "method": "POST"}) is gateway
+
+
+def test_the_site_still_answers_beside_the_unprefixed_openai_routes(gateway_url):
+    assert httpx.get(gateway_url + "/admin/login/").status_code == 200
+    assert httpx.get(gateway_url + "/api/v1/nope").json() == {"code": 404, "message": "Not found"}
+    assert httpx.get(gateway_url + "/responses").json()["error"]["message"] == "Method GET not allowed"

@@ -59,7 +59,9 @@ def test_odd_keys_are_401(gateway_url, headers):
     assert response.json()["type"] == "error"
 
 
-@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/v1/usage"])
+@pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens", "/v1/models", "/v1/usage",
+                                  "/v1/chat/completions", "/v1/responses", "/chat/completions", "/responses/compact",
+                                  "/v1/models/gpt-5"])
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "DELETE", "PATCH"])
 def test_every_method_on_every_route_answers_in_shape(anthropic_fake, gateway_url, path, method):
     setup = make_setup(anthropic_fake.url)

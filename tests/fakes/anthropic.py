@@ -117,6 +117,9 @@ class Recorded:
 
 
 class AnthropicFake:
+    name = "anthropic-fake"
+    request_id = {"request-id": "req_fake"}  # on every answer
+
     def __init__(self):
         self.requests: list[Recorded] = []
         self._replies: deque[Reply] = deque()
@@ -141,7 +144,7 @@ class AnthropicFake:
 
     def start(self) -> "AnthropicFake":
         self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, name="anthropic-fake", daemon=True).start()
+        threading.Thread(target=self._loop.run_forever, name=self.name, daemon=True).start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
         return self
 
@@ -187,7 +190,7 @@ class AnthropicFake:
             raw = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body or message()).encode()
             record.completed = True
             return web.Response(status=reply.status, body=raw, headers={"content-type": "application/json",
-                                                                         "request-id": "req_fake", **reply.headers})
+                                                                         **self.request_id, **reply.headers})
         return await self._stream(request, reply, record)
 
     def _default(self, path: str, body: bytes) -> Reply:
@@ -202,10 +205,13 @@ class AnthropicFake:
             return Reply(events=stream_events(model=model))
         return Reply(body=message(model=model))
 
+    def encode(self, name, data) -> bytes:
+        """One event of a streamed reply."""
+        return encode_event(name, data)
+
     async def _stream(self, request, reply: Reply, record: Recorded):
         response = web.StreamResponse(status=reply.status, headers={
-            "content-type": "text/event-stream", "cache-control": "no-cache", "request-id": "req_fake",
-            **reply.headers,
+            "content-type": "text/event-stream", "cache-control": "no-cache", **self.request_id, **reply.headers,
         })
         await response.prepare(request)
         try:
@@ -224,7 +230,7 @@ class AnthropicFake:
                         await asyncio.sleep(0.01)
                 if reply.delay and index:
                     await asyncio.sleep(reply.delay)
-                await response.write(encode_event(name, data))
+                await response.write(self.encode(name, data))
             await response.write_eof()
             record.completed = True
         except (ConnectionResetError, ConnectionError):

@@ -57,3 +57,30 @@ def test_a_gemini_account_is_tested_in_its_own_protocol(gemini_fake, make_accoun
     refused = async_to_sync(probe)(make_account(platform="gemini", api_key="AIza-wrong"))
     assert not refused.ok and refused.message == (
         "the upstream refused the credentials (400): API key not valid. Please pass a valid API key.")
+
+
+def test_an_openai_account_is_tested_with_a_minimal_chat_completion(openai_fake, make_account):
+    account = make_account(platform="openai", base_url=openai_fake.url, api_key="sk-openai-upstream")
+    result = async_to_sync(probe)(account)
+    assert result.ok and result.message.startswith("OK: gpt-4o-mini answered in")
+    sent = openai_fake.requests[0]
+    assert sent.path == "/v1/chat/completions" and sent.headers["authorization"] == "Bearer sk-openai-upstream"
+    assert sent.json == {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    mapped = make_account(platform="openai", base_url=openai_fake.url + "/v1", model_mapping={"fast": "gpt-5-nano"})
+    assert async_to_sync(probe)(mapped).upstream_model == "gpt-5-nano"
+    assert openai_fake.requests[1].json["model"] == "gpt-5-nano"
+
+
+def test_an_openai_failure_is_said_plainly(openai_fake, make_account):
+    from tests.fakes.openai import Reply as OpenAIReply
+    from tests.fakes.openai import error as openai_error
+
+    openai_fake.reply(OpenAIReply(status=401, body=openai_error("invalid_api_key", "Incorrect API key provided")))
+    account = make_account(platform="openai", base_url=openai_fake.url)
+    result = async_to_sync(probe)(account)
+    assert not result.ok and result.status == 401
+    assert result.message == "the upstream refused the credentials (401): Incorrect API key provided"
+    keyless = make_account(platform="openai", base_url=openai_fake.url)
+    keyless.api_key = ""
+    assert async_to_sync(probe)(keyless).message == (
+        "the account is missing what it needs: api_key is required for an OpenAI API-key account")

@@ -143,6 +143,31 @@ async def test_sticky_session_keeps_its_account(make_group, make_account):
     assert await scheduler.bound_account(group.pk, "conversation-1") == first
 
 
+async def test_what_a_request_continues_comes_before_its_session(make_group, make_account):
+    from gateway.scheduler import sticky
+
+    group = await make_group()
+    producer, other = await make_account(group), await make_account(group)
+    await sticky.bind(group.pk, "openai:response:r1", producer.pk)
+    await sticky.bind(group.pk, "session-x", other.pk)
+
+    async def pick_continuing(continues, session=None):
+        req = SelectionRequest(group_id=group.pk, platform="anthropic", model="claude-sonnet-4-5", user_id=1,
+                               api_key_id=1, session_hash=session, continues=continues)
+        lease = await select_account(req)
+        await lease.release()
+        return lease
+
+    for _ in range(3):
+        lease = await pick_continuing("openai:response:r1", session="session-x")
+        assert lease.account.pk == producer.pk and lease.sticky
+    assert await scheduler.bound_account(group.pk, "session-x") == other.pk  # the session keeps its binding
+    assert (await pick_continuing("openai:response:unknown", session="session-x")).account.pk == other.pk
+    await orm(lambda: Account.objects.get(pk=producer.pk).mark_error("gone"))
+    # The producer is gone: the request is served elsewhere and its session binding stays.
+    assert (await pick_continuing("openai:response:r1")).account.pk == other.pk
+
+
 async def test_sticky_binding_is_replaced_when_its_account_becomes_unusable(make_group, make_account):
     group = await make_group()
     await make_account(group)
