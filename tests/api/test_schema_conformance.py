@@ -23,6 +23,7 @@ def schemathesis(url: str, header: str, tmp_path: Path, *extra) -> subprocess.Co
          "--phases", "examples,coverage,fuzzing", "--generation-database", "none", "--workers", "2",
          "--request-timeout", "30", "--no-color", "--report-dir", str(tmp_path), *extra],
         capture_output=True, text=True, timeout=1500, stdin=subprocess.DEVNULL,
+        cwd=tmp_path,  # its cache directory goes there, not into the checkout
     )
 
 
