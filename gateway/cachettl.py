@@ -13,10 +13,10 @@ def as_int(value) -> int:
     """Token counts may arrive as numbers or numeric strings."""
     try:
         return int(value or 0)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         try:
             return int(float(value))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # "abc", None, inf, nan
             return 0
 
 

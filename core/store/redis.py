@@ -80,6 +80,9 @@ class RedisStore(Store):
 
     def __init__(self, url: str):
         self.url = url
+        # Pub/sub ignores database numbers: two deployments (or test runs) on one Redis server, each on
+        # its own database, must not hear each other's messages.
+        self._channel_prefix = f"db{get_sync_redis(url).connection_pool.connection_kwargs.get('db', 0)}:"
         self._scripts = {}
         self._listeners: dict[tuple[int, str], tuple[asyncio.Task, list]] = {}
 
@@ -155,7 +158,7 @@ class RedisStore(Store):
 
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel, message):
-        self._sync().publish(channel, message)
+        self._sync().publish(self._channel_prefix + channel, message)
 
     def listen(self, channel, callback):
         loop = asyncio.get_running_loop()
@@ -171,7 +174,7 @@ class RedisStore(Store):
         while True:
             try:
                 pubsub = self._client().pubsub()
-                await pubsub.subscribe(channel)
+                await pubsub.subscribe(self._channel_prefix + channel)
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         for callback in list(callbacks):

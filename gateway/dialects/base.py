@@ -26,8 +26,6 @@ MAX_FORWARDED_HEADER = 4096  # a client header value passed upstream is cut to t
 def stored_text(value, field: str, max_length: int | None = None) -> str:
     """A body string the gateway keeps (in the usage log, a session key): text a database can store, or
     a 400 in the caller's shape. Lone surrogates ("\\ud800") are valid JSON but no valid UTF-8."""
-    from gateway.errors import bad_request
-
     if not isinstance(value, str):
         raise bad_request(f"{field} must be a string")
     try:

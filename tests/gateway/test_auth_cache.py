@@ -49,6 +49,8 @@ def test_invalidation_from_another_process_reaches_this_one(anthropic_fake, gate
     in-memory copy must go too."""
     import redis
 
+    from core.store.redis import RedisStore
+
     setup = make_setup(anthropic_fake.url)
     headers = {"x-api-key": setup.raw_key}
     assert httpx.post(gateway_url + "/v1/messages", json=BODY, headers=headers).status_code == 200
@@ -56,7 +58,7 @@ def test_invalidation_from_another_process_reaches_this_one(anthropic_fake, gate
     ApiKey.objects.filter(pk=setup.key.pk).update(status=ApiKey.Status.INACTIVE)  # no signal
     other = redis.Redis.from_url(os.environ["REDIS_URL"])
     other.delete(cache.SHARED_PREFIX + setup.key.key_hash)
-    other.publish(cache.CHANNEL, setup.key.key_hash)
+    RedisStore(os.environ["REDIS_URL"]).publish(cache.CHANNEL, setup.key.key_hash)
     assert wait_until(lambda: setup.key.key_hash not in cache._local)
     assert httpx.post(gateway_url + "/v1/messages", json=BODY, headers=headers).status_code == 401
 

@@ -341,14 +341,15 @@ async def test_snapshot_keeps_the_quota_columns(make_group, make_account):
 async def test_an_invalidation_from_another_process_is_seen(make_group, make_account, production_mode):
     if not production_mode:
         pytest.skip("the shared snapshot version lives in Redis (production mode)")
-    import redis
     from django.conf import settings
+
+    from core.store.redis import RedisStore
 
     group = await make_group()
     account = await make_account(group)
     await pick(group)
     await orm(lambda: Account.objects.filter(pk=account.pk).update(status=Account.Status.DISABLED))
-    redis.Redis.from_url(settings.REDIS_URL).publish(snapshot.CHANNEL, "changed")  # another process's invalidate
+    RedisStore(settings.REDIS_URL).publish(snapshot.CHANNEL, "changed")  # another process's invalidate
     await asyncio.sleep(0.2)  # the message reaches this process's listener
     with pytest.raises(NoAccountAvailable):
         await select_account(request(group))

@@ -181,3 +181,23 @@ async def test_an_untracked_slot_expires_after_the_ttl(settings):
     assert await limiter.acquire(slots.user_key(13), 1, "of-a-dead-process")  # nobody keeps it alive
     await asyncio.sleep(2.2)
     assert await limiter.acquire(slots.user_key(13), 1, "next")
+
+
+async def test_invalidation_messages_stay_within_their_redis_database(clean_redis):
+    """Pub/sub ignores database numbers; two deployments sharing one Redis server on different databases
+    must not invalidate each other's caches."""
+    base = clean_redis.rsplit("/", 1)[0]
+    mine, neighbour, same = RedisStore(base + "/7"), RedisStore(base + "/8"), RedisStore(base + "/7")
+    heard = []
+    mine.listen("sched:test", heard.append)
+    await asyncio.sleep(0.2)  # the subscription is in place
+    neighbour.publish("sched:test", "theirs")
+    same.publish("sched:test", "ours")
+    for _ in range(50):
+        if heard:
+            break
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert heard == ["ours"]
+    for task, _ in mine._listeners.values():
+        task.cancel()
