@@ -17,12 +17,13 @@ token. Everything else is shared:
 import binascii
 import json
 import re
+from types import MappingProxyType
 from urllib.parse import quote
 
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.eventstream import EventStreamBuffer, ParserError
+from botocore.eventstream import EventStreamBuffer, EventStreamHeaderParser, ParserError
 from django.conf import settings
 
 from core import jsonutil
@@ -201,6 +202,29 @@ def _error_json(status: int, message: str, error_type: str | None = None) -> dic
     return {"type": "error", "error": {"type": error_type or ERROR_TYPES.get(status, "api_error"), "message": message}}
 
 
+class _RepeatedHeaders(EventStreamHeaderParser):
+    """Bedrock sends the same header block on every chunk frame; botocore's header parser, in pure Python,
+    is most of a frame's decoding cost, so each distinct block is parsed once per process (a handful of
+    them: chunk, metrics, the exception kinds)."""
+
+    LIMIT = 64
+    _parsed: dict[bytes, MappingProxyType] = {}
+
+    def parse(self, data):
+        headers = self._parsed.get(data)
+        if headers is None:
+            headers = MappingProxyType(super().parse(data))
+            if len(self._parsed) < self.LIMIT:
+                self._parsed[bytes(data)] = headers
+        return headers
+
+
+class _FrameBuffer(EventStreamBuffer):
+    def __init__(self):
+        super().__init__()
+        self._header_parser = _RepeatedHeaders()
+
+
 class EventStreamDecoder:
     """AWS event-stream bytes in, Anthropic SSE bytes out.
 
@@ -209,7 +233,7 @@ class EventStreamDecoder:
     """
 
     def __init__(self):
-        self._frames = EventStreamBuffer()
+        self._frames = _FrameBuffer()
         self.failed = False
 
     def __call__(self, chunk: bytes) -> bytes:

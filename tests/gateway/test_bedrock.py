@@ -120,3 +120,17 @@ def test_exception_and_broken_frames_become_one_error_event():
     out = decode(bytes(broken))
     assert sse_events(out)[0]["error"]["type"] == "api_error"
     assert decode(chunk_frame({"type": "ping"})) == b""  # nothing after a broken frame
+
+
+def test_each_frame_is_read_by_its_own_headers_when_header_blocks_repeat(monkeypatch):
+    """Header blocks are parsed once and remembered: a chunk after an exception of another kind, and an
+    exception after many chunks, are still read by their own headers; the memory stays bounded."""
+    monkeypatch.setattr(bedrock._RepeatedHeaders, "_parsed", {})
+    decode = EventStreamDecoder()
+    out = decode(chunk_frame({"type": "ping"}) + chunk_frame({"type": "ping"}))
+    assert out == b'event: ping\ndata: {"type":"ping"}\n\n' * 2
+    for index in range(bedrock._RepeatedHeaders.LIMIT + 10):
+        out = EventStreamDecoder()(exception_frame(f"kind{index}Exception", "x"))
+        assert sse_events(out)[0]["error"]["message"] == f"kind{index}Exception: x"
+    assert len(bedrock._RepeatedHeaders._parsed) == bedrock._RepeatedHeaders.LIMIT
+    assert sse_events(EventStreamDecoder()(chunk_frame({"type": "ping"}))) == [{"type": "ping"}]
