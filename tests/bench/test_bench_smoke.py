@@ -15,13 +15,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(100)
+@pytest.mark.timeout(330)
 def test_quick_bench_relays_and_charges_every_request(tmp_path):
     results = tmp_path / "results"
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--mode", "embedded", "--data-dir", str(tmp_path / "data"),
          "--results-dir", str(results)],
-        cwd=ROOT, capture_output=True, text=True, timeout=90,
+        cwd=ROOT, capture_output=True, text=True, timeout=300,  # generous: CI hosts are shared
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (report_file,) = results.glob("bench-*.json")
