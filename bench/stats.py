@@ -69,31 +69,58 @@ def _wipe_and_seed(rng):
     return keys, accounts
 
 
+def _profiles(rng, keys, accounts):
+    """Each key has its habits, as real clients do: two models, streaming or not, two accounts of its group;
+    the first five accounts map models to upstream ids (as Bedrock accounts do)."""
+    by_group = {}
+    for index, account in enumerate(accounts):
+        by_group.setdefault(index % 5, []).append(account)
+    groups = sorted({key.group_id for key in keys})
+    profiles = {}
+    for key in keys:
+        pool = by_group[groups.index(key.group_id) % 5]
+        profiles[key.pk] = (rng.sample(MODELS, 2), rng.random() < 0.7, rng.sample(pool, min(2, len(pool))))
+    mapped = {account.pk for account in accounts[:5]}
+    return profiles, mapped
+
+
 def _insert(rng, keys, accounts, count, start, end, offset=0):
-    from django.db import transaction
+    """Plain executemany of whole rows: the Django model layer would take most of the benchmark's time."""
+    from django.db import connection, transaction
 
     from billing.models import UsageLog
 
+    fields = [f for f in UsageLog._meta.concrete_fields if f.name != "id"]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = (f"INSERT INTO {UsageLog._meta.db_table} ({columns}) "
+           f"VALUES ({', '.join(['%s'] * len(fields))})")
+    profiles, mapped = _profiles(random.Random(7), keys, accounts)
+    base = {f.attname: f.get_default() for f in fields}
+    base.update(rate_multiplier=Decimal(1), account_rate_multiplier=Decimal(1), endpoint="/v1/messages")
     span = (end - start).total_seconds()
+    adapt = connection.ops.adapt_datetimefield_value
     done = 0
     while done < count:
         batch = []
         for i in range(done, min(done + BATCH, count)):
             key = rng.choice(keys)
-            model = rng.choice(MODELS)
-            tokens = rng.randint(10, 4000)
-            cost = Decimal(rng.randint(1000, 20_000_000)) / 10**9
-            batch.append(UsageLog(
+            models, streams, pool = profiles[key.pk]
+            model, account = rng.choice(models), rng.choice(pool)
+            cost = rng.randint(1000, 20_000_000)  # nano-dollars
+            row = dict(base)
+            row.update(
                 request_id=f"b{offset + i}", user_id=key.user_id, api_key_id=key.pk, group_id=key.group_id,
-                account_id=rng.choice(accounts).pk, model=model,
-                upstream_model=f"{model}-v1" if rng.random() < 0.2 else None,
-                input_tokens=tokens, output_tokens=rng.randint(1, 2000), cache_read_tokens=rng.randint(0, 8000),
-                cache_creation_tokens=rng.randint(0, 1000), total_cost=cost, actual_cost=cost,
-                stream=rng.random() < 0.6, status=200 if rng.random() < 0.98 else 500,
-                duration_ms=rng.randint(200, 30000), created_at=start + dt.timedelta(seconds=rng.uniform(0, span)),
-            ))
-        with transaction.atomic():
-            UsageLog.objects.bulk_create(batch)
+                account_id=account.pk, model=model, upstream_model=f"us.{model}-v1" if account.pk in mapped else None,
+                input_tokens=rng.randint(10, 4000), output_tokens=rng.randint(1, 2000),
+                cache_read_tokens=rng.randint(0, 8000), cache_creation_tokens=rng.randint(0, 1000),
+                input_cost=0, output_cost=0, cache_read_cost=0, cache_creation_cost=0, total_cost=cost,
+                actual_cost=cost, stream=streams if rng.random() < 0.9 else not streams,
+                status=200 if rng.random() < 0.98 else 500, duration_ms=rng.randint(200, 30000),
+                created_at=adapt(start + dt.timedelta(seconds=rng.uniform(0, span))),
+            )
+            batch.append(tuple(row[f.attname] for f in fields))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(sql, batch)
         done += len(batch)
 
 

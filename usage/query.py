@@ -168,17 +168,19 @@ def _zero() -> dict:
     return {name: (Decimal(0) if name in COST_MEASURES else 0) for name in MEASURES}
 
 
-def grouped(f: StatsFilter, keys: Sequence[str] = (), model_dim: str | None = None) -> list[dict]:
+def grouped(f: StatsFilter, keys: Sequence[str] = (), model_dim: str | None = None,
+            among: tuple[str, Sequence] | None = None) -> list[dict]:
     """Sums of every measure per combination of `keys` (dimension names, "model_dim", "day", "hour").
 
-    `model_dim` keeps only logs whose model, read per `f.model_source`, equals it. Each row also has
+    `model_dim` keeps only logs whose model, read per `f.model_source`, equals it; `among` = (dimension,
+    values) only those whose dimension is one of the values. Each row also has
     `total_tokens`. Time keys come back as aware datetimes in the filter's zone. Unordered.
     """
     merged: dict[tuple, dict] = {}
     for qs, table, sums in _sources(f, keys):
         time_field = "bucket" if table else "created_at"
         aliases = {f"k_{key}": _key_expression(key, time_field, f, table) for key in keys}
-        rows = qs
+        rows = qs if among is None else qs.filter(**{f"{among[0]}__in": list(among[1])})
         if model_dim is not None:
             rows = rows.annotate(k_dim_filter=model_expression(f.model_source)).filter(k_dim_filter=model_dim)
         rows = rows.annotate(**aliases)

@@ -367,7 +367,7 @@ def api_keys_trend(f: StatsFilter, granularity: str = "day", limit: int = 5) -> 
     ranked = sorted(grouped(f, ["api_key_id"]), key=lambda r: (-r["actual_cost"], r["api_key_id"] or 0))
     top = [r["api_key_id"] for r in ranked if r["api_key_id"] is not None][:limit]
     names = dict(ApiKey.objects.filter(pk__in=top).values_list("id", "name"))
-    rows = [r for r in grouped(f, [key, "api_key_id"]) if r["api_key_id"] in top and r[key] is not None]
+    rows = [r for r in grouped(f, [key, "api_key_id"], among=("api_key_id", top)) if r[key] is not None]
     rows.sort(key=lambda r: (r[key], top.index(r["api_key_id"])))
     return [
         {"date": _bucket_label(r[key], key), "api_key_id": r["api_key_id"], "key_name": names.get(r["api_key_id"], ""),
