@@ -9,8 +9,6 @@ import pytest
 
 from tests.api.conftest import data, token_api
 
-pytest_plugins = ["tests.api.conftest"]
-
 
 @pytest.fixture
 def two_users(world, make_log):
