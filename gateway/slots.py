@@ -233,8 +233,9 @@ def request_slots(key, holder: str) -> list[tuple[str, str]]:
 
 
 async def wait_for_rate(key: str, limit: int, holder: str, *, max_waiting: int, timeout: float) -> None:
-    """Count one request of `key` within `limit` per settings.KEY_RPM_PERIOD (a sliding minute), queueing for up to `timeout` seconds
-    when the next free moment comes that soon; raise RateLimitExceeded with when to retry."""
+    """Count one request of `key` within `limit` per settings.KEY_RPM_PERIOD (a sliding minute), queueing
+    for up to `timeout` seconds when the next free moment comes that soon; raise RateLimitExceeded with
+    when to retry."""
     store = get_store()
     wait = await store.hit_rate(key, limit, settings.KEY_RPM_PERIOD, holder)
     if not wait:
