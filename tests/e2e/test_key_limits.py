@@ -160,3 +160,17 @@ def test_a_stream_waiting_for_the_keys_slot_hears_pings(anthropic_fake, gateway_
             b"".join(chunks)
             rest = b"".join(waiting)
     assert b"message_stop" in head + rest
+
+
+def test_v1_usage_reports_the_windows(anthropic_fake, gateway_url):
+    start = timezone.now() - timedelta(hours=2)
+    setup = make_setup(anthropic_fake.url, key_fields={
+        "rate_limit_5h": Decimal("2"), "usage_5h": Decimal("0.5"), "window_5h_start": start,
+        "rate_limit_7d": Decimal("9"),
+    })
+    report = httpx.get(gateway_url + "/v1/usage", headers={"x-api-key": setup.raw_key}).json()
+    five, seven = report["rate_limits"]
+    assert (five["window"], five["limit"], five["used"], five["remaining"]) == ("5h", 2.0, 0.5, 1.5)
+    assert five["resets_at"] == (start + timedelta(hours=5)).isoformat()
+    assert (seven["window"], seven["used"], seven["resets_at"]) == ("7d", 0.0, None)
+    assert report["mode"] == "quota_limited"
