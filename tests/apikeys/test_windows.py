@@ -79,7 +79,7 @@ async def test_a_sliding_minute_counts_hits(store):
 
 
 # --- the charge ---------------------------------------------------------------------------------------------
-pytestmark_db = pytest.mark.django_db(transaction=True)
+on_database = pytest.mark.django_db(transaction=True)
 
 
 def request_for(setup, tokens: int, request_id=None) -> ChargeRequest:
@@ -95,7 +95,7 @@ def limited(**fields):
     return make_setup("http://upstream.invalid", key_fields={"rate_limit_5h": Decimal("1"), **fields})
 
 
-@pytestmark_db
+@on_database
 def test_a_charge_adds_the_actual_cost_to_every_limited_window_once():
     setup = limited(rate_limit_7d=Decimal("10"))
     before = timezone.now()
@@ -113,7 +113,7 @@ def test_a_charge_adds_the_actual_cost_to_every_limited_window_once():
     assert key.usage_5h == Decimal("0.3") and key.usage_7d == Decimal("0.3")
 
 
-@pytestmark_db
+@on_database
 def test_an_elapsed_window_restarts_with_the_charge():
     old = timezone.now() - timedelta(hours=5, seconds=1)
     setup = limited(usage_5h=Decimal("0.9"), window_5h_start=old, rate_limit_1d=Decimal("3"),
@@ -124,7 +124,7 @@ def test_an_elapsed_window_restarts_with_the_charge():
     assert key.usage_1d == Decimal("2.2")  # the day's window still runs
 
 
-@pytestmark_db
+@on_database
 def test_the_quota_and_the_windows_move_in_one_statement():
     setup = limited(quota=Decimal("0.3"), quota_used=Decimal("0.2"))
     charge(request_for(setup, 100_000))
@@ -133,7 +133,7 @@ def test_the_quota_and_the_windows_move_in_one_statement():
     assert key.usage_5h == Decimal("0.2")
 
 
-@pytestmark_db
+@on_database
 def test_parallel_charges_sum_exactly_and_every_process_reads_the_same_numbers():
     setup = limited(rate_limit_5h=Decimal("100"))
     with ThreadPoolExecutor(8) as pool:
@@ -146,7 +146,7 @@ def test_parallel_charges_sum_exactly_and_every_process_reads_the_same_numbers()
     assert current[0].start.replace(microsecond=0) == key.window_5h_start.replace(microsecond=0)
 
 
-@pytestmark_db
+@on_database
 def test_a_missing_copy_is_read_from_the_database_and_kept():
     start = timezone.now() - timedelta(hours=1)
     setup = limited(usage_5h=Decimal("0.7"), window_5h_start=start)
@@ -157,7 +157,7 @@ def test_a_missing_copy_is_read_from_the_database_and_kept():
 
 
 # --- setting and resetting -----------------------------------------------------------------------------------
-@pytestmark_db
+@on_database
 def test_reset_zeroes_the_windows_and_the_store_forgets():
     setup = limited()
     charge(request_for(setup, 100_000))
@@ -169,7 +169,7 @@ def test_reset_zeroes_the_windows_and_the_store_forgets():
     assert asyncio.run(windows.current(snapshot))[0].used == 0
 
 
-@pytestmark_db
+@on_database
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("rate_limit_5h", -1, "rate_limit_5h: must be >= 0"),
     ("rate_limit_1d", "NaN", "rate_limit_1d: must be a finite number"),
