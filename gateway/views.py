@@ -12,6 +12,7 @@ from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from apikeys import windows
 from core import db
 from gateway import dialects, pipeline
 from gateway.auth import authenticate
@@ -213,6 +214,8 @@ def _usage_report(key_id: int, params) -> dict:
         "model_stats": [{"model": row["model"], **amounts(row)} for row in stats.models(period)],
         **stats.date_range(period),
     }
+    now = timezone.now()
+    report["rate_limits"] = [_window_report(w, now) for w in windows.of(key) if w.limited]
     if key.quota > 0:
         report["quota"] = {"limit": float(key.quota), "used": float(key.quota_used),
                            "remaining": float(max(key.quota - key.quota_used, 0))}
@@ -221,6 +224,17 @@ def _usage_report(key_id: int, params) -> dict:
         report["remaining"] = float(key.user.balance)
         report["balance"] = float(key.user.balance)
     return report
+
+
+def _window_report(window, now) -> dict:
+    """One spend window in /v1/usage (numbers as the rest of the report gives them)."""
+    shown = window.report(now)
+    return {
+        "window": window.name, "limit": float(shown["limit"]), "used": float(shown["used"]),
+        "remaining": float(shown["remaining"]),
+        "window_start": shown["window_start"].isoformat() if shown["window_start"] else None,
+        "resets_at": shown["resets_at"].isoformat() if shown["resets_at"] else None,
+    }
 
 
 @gateway_view(dialects.ANTHROPIC, "GET")
