@@ -289,7 +289,7 @@ class AccountBody(ModelBody):
                                      help_text="5m or 1h; anything else counts as 5m")
     group_ids = IdList("group", required=False)
     credentials = serializers.DictField(required=False, help_text="credential fields, as sub2api clients send them")
-    extra = serializers.DictField(required=False, help_text="quota, cache-TTL and limit settings, as sub2api sends them")
+    extra = serializers.DictField(required=False, help_text="quota, cache-TTL and limit settings (sub2api shape)")
 
     class Meta:
         model = Account
