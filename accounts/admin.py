@@ -24,10 +24,6 @@ from core.display import badge, bar, confirm_page, confirmed, level, money, none
 
 ANY_OAUTH = "type == 'oauth' || type == 'setup-token'"
 QUOTA_TYPES = "type == 'apikey' || type == 'bedrock'"
-LIMIT_FIELDS = (
-    "base_rpm", "rpm_strategy", "rpm_sticky_buffer", "max_sessions", "session_idle_timeout_minutes",
-    "window_cost_limit", "window_cost_sticky_reserve",
-)
 BEDROCK = "type == 'bedrock'"
 
 
@@ -141,7 +137,7 @@ class AccountAdmin(ModelAdmin):
             "quota_daily_reset_mode", "quota_daily_reset_hour", "quota_weekly_reset_mode", "quota_weekly_reset_day",
             "quota_weekly_reset_hour", "quota_reset_timezone",
         )}),
-        (_("Limits (OAuth / setup-token)"), {"fields": LIMIT_FIELDS}),
+        (_("Limits (OAuth / setup-token)"), {"fields": AccountForm.ACCOUNT_LIMIT_FIELDS}),
         (_("State"), {"fields": (
             "state_readonly", "usage_readonly", "error_message", "last_used_at", "created_at", "updated_at",
         )}),
@@ -162,7 +158,7 @@ class AccountAdmin(ModelAdmin):
         "pool_mode": QUOTA_TYPES,
         "pool_mode_retry_count": f"({QUOTA_TYPES}) && pool_mode",
         "quota_enabled": QUOTA_TYPES,
-        **dict.fromkeys(LIMIT_FIELDS, ANY_OAUTH),
+        **dict.fromkeys(AccountForm.ACCOUNT_LIMIT_FIELDS, ANY_OAUTH),
         **{
             name: f"({QUOTA_TYPES}) && quota_enabled"
             for name in ("quota_daily_limit", "quota_weekly_limit", "quota_limit", "quota_daily_reset_mode",
