@@ -17,6 +17,7 @@ from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
 from accounts import quota
+from accounts.admin_limits import limits_badges
 from accounts.forms import AccountForm, ProxyForm
 from accounts.models import Account, Proxy
 from core.display import badge, bar, confirm_page, confirmed, level, money, none_label, stack
@@ -110,7 +111,8 @@ class ProxyAdmin(ModelAdmin):
 class AccountAdmin(ModelAdmin):
     form = AccountForm
     list_display = (
-        "name", "type_badge", "state", "quota_column", "usage_column", "priority", "concurrency", "last_used_at",
+        "name", "type_badge", "state", "quota_column", "usage_column", "limits_now", "priority", "concurrency",
+        "last_used_at",
     )
     list_filter = ("platform", "type", "status", "schedulable")
     search_fields = ("name", "notes")
@@ -135,6 +137,7 @@ class AccountAdmin(ModelAdmin):
             "quota_daily_reset_mode", "quota_daily_reset_hour", "quota_weekly_reset_mode", "quota_weekly_reset_day",
             "quota_weekly_reset_hour", "quota_reset_timezone",
         )}),
+        (_("Limits (OAuth / setup-token)"), {"fields": AccountForm.ACCOUNT_LIMIT_FIELDS}),
         (_("State"), {"fields": (
             "state_readonly", "usage_readonly", "error_message", "last_used_at", "created_at", "updated_at",
         )}),
@@ -155,6 +158,7 @@ class AccountAdmin(ModelAdmin):
         "pool_mode": QUOTA_TYPES,
         "pool_mode_retry_count": f"({QUOTA_TYPES}) && pool_mode",
         "quota_enabled": QUOTA_TYPES,
+        **dict.fromkeys(AccountForm.ACCOUNT_LIMIT_FIELDS, ANY_OAUTH),
         **{
             name: f"({QUOTA_TYPES}) && quota_enabled"
             for name in ("quota_daily_limit", "quota_weekly_limit", "quota_limit", "quota_daily_reset_mode",
@@ -184,6 +188,10 @@ class AccountAdmin(ModelAdmin):
     @display(description=_("usage"))
     def usage_column(self, obj):
         return quota_bars(obj)
+
+    @display(description=_("limits now"))
+    def limits_now(self, obj):
+        return limits_badges(obj)
 
     @display(description=_("state"))
     def state_readonly(self, obj):

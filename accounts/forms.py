@@ -86,6 +86,11 @@ class ProxyForm(SecretFieldsMixin, forms.ModelForm):
 class AccountForm(SecretFieldsMixin, forms.ModelForm):
     secret_fields = ("api_key", "access_token", "refresh_token", "aws_secret_access_key", "aws_session_token")
     LIMIT_FIELDS = ("quota_daily_limit", "quota_weekly_limit", "quota_limit")
+    # OAuth / setup-token limits (accounts/limits.py): hidden for other types, so empty means the default.
+    ACCOUNT_LIMIT_FIELDS = (
+        "base_rpm", "rpm_strategy", "rpm_sticky_buffer", "max_sessions", "session_idle_timeout_minutes",
+        "window_cost_limit", "window_cost_sticky_reserve",
+    )
 
     quota_enabled = forms.BooleanField(
         label=_("Enable quota limit"), required=False, widget=UnfoldBooleanSwitchWidget,
@@ -133,6 +138,8 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
         )
         self.fields["bedrock_auth_mode"].help_text = _("SigV4 needs access key ID and secret; API key mode one key.")
         self.initial["quota_enabled"] = quota.has_limits(self.instance) if self.instance.pk else False
+        for name in self.ACCOUNT_LIMIT_FIELDS:
+            self.fields[name].required = False
         if self.instance.pk:
             self.initial["groups"] = list(self.instance.groups.values_list("pk", flat=True))
 
@@ -141,6 +148,9 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
         for name in self.LIMIT_FIELDS:
             if cleaned.get(name) is None and name not in self.errors:
                 cleaned[name] = Decimal(0)
+        for name in self.ACCOUNT_LIMIT_FIELDS:
+            if cleaned.get(name) in (None, "") and name not in self.errors and name != "rpm_sticky_buffer":
+                cleaned[name] = Account._meta.get_field(name).get_default()
         if not cleaned.get("quota_enabled"):
             for name in self.LIMIT_FIELDS:
                 cleaned[name] = Decimal(0)

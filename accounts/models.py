@@ -6,7 +6,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts import quota
+from accounts import limits, quota
 from accounts.signals import send_scheduling_changed
 from core.columns import ClampedIntegerField, within_columns
 from core.fields import EncryptedTextField
@@ -88,7 +88,12 @@ class Account(models.Model):
         ROLLING = quota.ROLLING, _("Rolling (from first use)")
         FIXED = quota.FIXED, _("Fixed time")
 
+    class RpmStrategy(models.TextChoices):
+        TIERED = "tiered", _("Tiered: sticky sessions may use the buffer")
+        STICKY_EXEMPT = "sticky_exempt", _("Sticky sessions exempt")
+
     RUNTIME_FIELDS = frozenset({
+        "window_cost_used", "window_cost_start",
         "quota_used", "quota_daily_used", "quota_daily_start", "quota_weekly_used", "quota_weekly_start",
         "last_used_at", "rate_limited_at", "rate_limit_reset_at", "overload_until",
         "temp_unschedulable_until", "temp_unschedulable_reason",
@@ -177,6 +182,39 @@ class Account(models.Model):
     quota_weekly_reset_hour = models.PositiveSmallIntegerField(_("weekly reset hour"), default=0)
     quota_reset_timezone = models.CharField(_("reset time zone"), max_length=64, default="UTC")
 
+    # Limits of Anthropic OAuth / setup-token accounts, scheduler filters (accounts/limits.py); 0 = off.
+    base_rpm = models.IntegerField(
+        _("base RPM"), default=0, validators=[MinValueValidator(0)],
+        help_text=_("Requests per minute new sessions may start; 0 = no limit"),
+    )
+    rpm_strategy = models.CharField(
+        _("RPM strategy"), max_length=20, choices=RpmStrategy.choices, default=RpmStrategy.TIERED,
+        help_text=_("Tiered: beyond the base RPM only sticky sessions, up to the buffer; "
+                    "sticky exempt: sticky sessions are never limited"),
+    )
+    rpm_sticky_buffer = models.IntegerField(
+        _("RPM sticky buffer"), null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text=_("Extra requests per minute for sticky sessions (tiered); empty = 20% of the base RPM, at least 1"),
+    )
+    max_sessions = models.IntegerField(
+        _("max sessions"), default=0, validators=[MinValueValidator(0)],
+        help_text=_("Conversations active at once; 0 = no limit"),
+    )
+    session_idle_timeout_minutes = models.IntegerField(
+        _("session idle timeout (minutes)"), default=5, validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text=_("A session without requests for this long no longer counts"),
+    )
+    window_cost_limit = MoneyField(
+        _("window cost limit"), default=0, validators=[MinValueValidator(0)],
+        help_text=_("USD of account cost per 5-hour window (from the first charge); 0 = no limit"),
+    )
+    window_cost_sticky_reserve = MoneyField(
+        _("window cost sticky reserve"), default=10, validators=[MinValueValidator(0)],
+        help_text=_("Beyond the limit, sticky sessions may still spend this much in the window"),
+    )
+    window_cost_used = MoneyField(_("window cost used"), default=0)
+    window_cost_start = models.DateTimeField(_("window cost start"), null=True, blank=True)
+
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -220,6 +258,8 @@ class Account(models.Model):
             return "temporarily unschedulable"
         if quota.exceeded(self, now):
             return "quota exceeded"
+        if limits.window_cost_zone(self, now) == limits.NOT_SCHEDULABLE:
+            return "window cost limit reached"
         return None
 
     def is_schedulable(self, now=None) -> bool:
@@ -281,6 +321,20 @@ class Account(models.Model):
         if exceeded:
             send_scheduling_changed(Account)
         return exceeded
+
+    # --- limits of OAuth / setup-token accounts (accounts/limits.py) --------------------------------
+    def charge_window_cost(self, amount: Decimal, now=None) -> None:
+        """Add one request's account cost to the 5-hour window in one UPDATE (inside the charge
+        transaction). Crossing into another zone (sticky-only, not schedulable) tells the scheduler."""
+        if not limits.has_window_cost(self) or amount <= 0:
+            return
+        now = now or timezone.now()
+        before = limits.window_cost_zone(self, now)
+        Account.objects.filter(pk=self.pk).update(**limits.window_increment_updates(amount, now))
+        fresh = Account.objects.only("window_cost_used", "window_cost_start").get(pk=self.pk)
+        self.window_cost_used, self.window_cost_start = fresh.window_cost_used, fresh.window_cost_start
+        if limits.window_cost_zone(self, now) != before:
+            send_scheduling_changed(Account)
 
     def reset_quota(self):
         updates = quota.reset_updates()

@@ -16,7 +16,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts import quota
+from accounts import limits, quota
 from accounts.models import Account, BetaRule, Proxy
 from apikeys.services import KeyRuleError, parse_expires_at
 from core.rest import ApiError
@@ -49,6 +49,11 @@ QUOTA_KEYS = (
     "quota_weekly_reset_day", "quota_weekly_reset_hour", "quota_weekly_reset_at", "quota_reset_timezone",
 )
 CACHE_TTL_KEYS = ("cache_ttl_override_enabled", "cache_ttl_override_target")
+LIMIT_SETTINGS = (  # Anthropic OAuth / setup-token accounts (accounts/limits.py)
+    "base_rpm", "rpm_strategy", "rpm_sticky_buffer", "max_sessions", "session_idle_timeout_minutes",
+    "window_cost_limit", "window_cost_sticky_reserve",
+)
+LIMIT_KEYS = (*LIMIT_SETTINGS, "rpm_now", "sessions_now", "window_cost", "window_cost_resets_at")
 
 
 # --- the answer ----------------------------------------------------------------------------------------
@@ -97,6 +102,18 @@ class AccountOut(Answer):
     # OAuth / setup-token accounts with an override
     cache_ttl_override_enabled = serializers.BooleanField(required=False)
     cache_ttl_override_target = serializers.ChoiceField(CACHE_TTL_TARGETS, required=False)
+    # Anthropic OAuth / setup-token accounts: their limits and where they stand now
+    base_rpm = serializers.IntegerField(required=False, help_text="0 = no limit")
+    rpm_strategy = serializers.ChoiceField(Account.RpmStrategy.choices, required=False)
+    rpm_sticky_buffer = serializers.IntegerField(required=False, help_text="the buffer in effect")
+    max_sessions = serializers.IntegerField(required=False, help_text="0 = no limit")
+    session_idle_timeout_minutes = serializers.IntegerField(required=False)
+    window_cost_limit = Money(required=False)
+    window_cost_sticky_reserve = Money(required=False)
+    rpm_now = serializers.IntegerField(required=False, help_text="requests counted in this minute")
+    sessions_now = serializers.IntegerField(required=False, help_text="sessions active within the idle timeout")
+    window_cost = Money(required=False, help_text="account cost in the current 5-hour window")
+    window_cost_resets_at = serializers.DateTimeField(required=False, allow_null=True)
 
     class Meta:
         model = Account
@@ -107,10 +124,13 @@ class AccountOut(Answer):
             "expires_at", "auto_pause_on_expired", "rate_limited_at", "rate_limit_reset_at", "overload_until",
             "temp_unschedulable_until", "temp_unschedulable_reason", "pool_mode", "pool_mode_retry_count",
             "group_ids", "groups", "created_at", "updated_at", *BEDROCK_FIELDS, *QUOTA_KEYS, *CACHE_TTL_KEYS,
+            *LIMIT_KEYS,
         ]
-        read_only_fields = [f for f in fields if f not in (*BEDROCK_FIELDS, *QUOTA_KEYS, *CACHE_TTL_KEYS)]
+        read_only_fields = [
+            f for f in fields if f not in (*BEDROCK_FIELDS, *QUOTA_KEYS, *CACHE_TTL_KEYS, *LIMIT_KEYS)
+        ]
 
-    CONDITIONAL = frozenset((*BEDROCK_FIELDS, *QUOTA_KEYS, *CACHE_TTL_KEYS))
+    CONDITIONAL = frozenset((*BEDROCK_FIELDS, *QUOTA_KEYS, *CACHE_TTL_KEYS, *LIMIT_KEYS))
 
     @property
     def _readable_fields(self):
@@ -149,11 +169,23 @@ class AccountOut(Answer):
             )
         if quota.applies(account):
             extra.update(_quota_json(account, self.context.get("now") or timezone.now()))
+        if limits.applies(account):
+            extra.update(_limits_json(account))
         if account.is_oauth and account.cache_ttl_override:
             extra.update(cache_ttl_override_enabled=True, cache_ttl_override_target=account.cache_ttl_override)
         data.update({name: fields[name].to_representation(value) if value is not None else None
                      for name, value in extra.items()})
         return data
+
+
+def _limits_json(account: Account) -> dict:
+    current = limits.now([account])[account.pk]
+    return {
+        **{name: getattr(account, name) for name in LIMIT_SETTINGS},
+        "rpm_sticky_buffer": limits.sticky_buffer(account), "rpm_now": current["rpm"],
+        "sessions_now": current["sessions"], "window_cost": current["window_cost"],
+        "window_cost_resets_at": current["window_resets"],
+    }
 
 
 def _quota_json(account: Account, now: datetime) -> dict:
@@ -230,7 +262,8 @@ class AccountBody(ModelBody):
     """Create an account (name and type required) or update one (`partial`: absent fields stay).
 
     Secrets empty or absent keep the stored ones. On an update, an `extra` object replaces the quota and
-    cache-TTL settings: a setting missing from it goes back to its default (`extra: {}` switches the quota
+    cache-TTL settings and the limits (base_rpm, max_sessions, window_cost_limit, ...): a setting missing from it
+    goes back to its default (`extra: {}` switches the quota
     off). Used amounts and period starts are never taken from a client (S4).
     """
 
@@ -256,7 +289,7 @@ class AccountBody(ModelBody):
                                      help_text="5m or 1h; anything else counts as 5m")
     group_ids = IdList("group", required=False)
     credentials = serializers.DictField(required=False, help_text="credential fields, as sub2api clients send them")
-    extra = serializers.DictField(required=False, help_text="quota and cache-TTL settings, as sub2api sends them")
+    extra = serializers.DictField(required=False, help_text="quota, cache-TTL and limit settings (sub2api shape)")
 
     class Meta:
         model = Account
@@ -266,7 +299,7 @@ class AccountBody(ModelBody):
             "pool_mode", "pool_mode_retry_count", "aws_access_key_id", "aws_region", "aws_force_global",
             "auth_mode", "bedrock_auth_mode", *SECRET_FIELDS, "proxy_id", "expires_at", *QUOTA_LIMITS,
             *QUOTA_SETTINGS, "cache_ttl_override", "cache_ttl_override_enabled", "cache_ttl_override_target",
-            "group_ids", "credentials", "extra",
+            *LIMIT_SETTINGS, "group_ids", "credentials", "extra",
         ]
         extra_kwargs = {"notes": {"trim_whitespace": False, "max_length": 10_000}}
 
@@ -316,7 +349,9 @@ class AccountBody(ModelBody):
         if "proxy_id" in data:
             data["proxy"] = Proxy.objects.filter(pk=data.pop("proxy_id")).first()
         if self.extra_given and not creating:  # a present `extra` replaces the settings
-            defaults = {f: Account._meta.get_field(f).get_default() for f in (*QUOTA_LIMITS, *QUOTA_SETTINGS)}
+            defaults = {
+                f: Account._meta.get_field(f).get_default() for f in (*QUOTA_LIMITS, *QUOTA_SETTINGS, *LIMIT_SETTINGS)
+            }
             data = {**defaults, **data}
         enabled = data.pop("cache_ttl_override_enabled", None)
         target = data.pop("cache_ttl_override_target", None)

@@ -206,6 +206,7 @@ def build_log(req: ChargeRequest):
 
 def charge(req: ChargeRequest):
     """Apply one request's charge; returns the new UsageLog, or None if this request was charged before."""
+    from accounts import limits
     from accounts.models import Account
     from apikeys.models import ApiKey
     from users.models import Subscription
@@ -230,8 +231,10 @@ def charge(req: ChargeRequest):
     charge_subscription = bool(req.subscription_id) and entry.total_cost > 0
     account = req.account
     charge_account = isinstance(account, Account) and account.has_quota and entry.total_cost > 0
+    # The 5-hour window cost of an OAuth / setup-token account (accounts/limits.py).
+    charge_window = isinstance(account, Account) and limits.has_window_cost(account) and entry.total_cost > 0
     # One PostgreSQL statement is a transaction of its own; anything more runs in one.
-    alone = conn.vendor == "postgresql" and not (charge_subscription or charge_account)
+    alone = conn.vendor == "postgresql" and not (charge_subscription or charge_account or charge_window)
     with nullcontext() if alone else transaction.atomic():
         results = _run(conn, params, counters)
         if results is None:
@@ -248,6 +251,8 @@ def charge(req: ChargeRequest):
         if charge_account:
             # A copy: the scheduler shares its account objects between requests.
             copy.copy(account).charge_quota(entry.total_cost * entry.account_rate_multiplier, now)
+        if charge_window:
+            copy.copy(account).charge_window_cost(entry.total_cost * entry.account_rate_multiplier, now)
     return entry
 
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from core import db, jsonutil
-from gateway import failover, http, scheduler, slots
+from gateway import claudecode, failover, http, scheduler, slots
 from gateway.auth import AuthContext
 from gateway.dialects import Inbound
 from gateway.errors import (
@@ -95,6 +95,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound) -> Attempt | Http
     platform = key.group_platform or next(iter(dialect.platforms))
     sticky = dialect.session_hash(inbound, request, ctx.client_ip, key.key_id)
     continued = dialect.continues(inbound)
+    from_claude_code = claudecode.is_claude_code(inbound)
     exclude: set[int] = set()
     last_error: HttpResponse | None = None
     failed_status: int | None = None  # the last failover status, once an account failed over
@@ -105,7 +106,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound) -> Attempt | Http
         selection = scheduler.SelectionRequest(
             group_id=key.group_id, platform=platform, model=inbound.model, user_id=key.user_id,
             api_key_id=key.key_id, stream=inbound.stream, session_hash=sticky, request_id=inbound.holder,
-            action=inbound.action, continues=continued,
+            action=inbound.action, continues=continued, claude_code=from_claude_code,
         )
         try:
             lease = await scheduler.select_account(selection, frozenset(exclude))

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -57,10 +58,15 @@ class Group(models.Model):
     default_validity_days = models.IntegerField(
         _("default validity (days)"), default=30, validators=[MinValueValidator(1), MaxValueValidator(36_500)]
     )
-    claude_code_only = models.BooleanField(_("Claude Code only"), default=False)
+    claude_code_only = models.BooleanField(
+        _("Claude Code only"), default=False,
+        help_text=_("Only Claude Code (claude-cli) may use the group; other clients go to the fallback group"),
+    )
     fallback_group = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         verbose_name=_("fallback group"),
+        help_text=_("Serves the clients a Claude-Code-only group refuses (its own fallback is followed); "
+                    "empty = they are refused"),
     )
     model_routing_enabled = models.BooleanField(_("model routing enabled"), default=False)
     model_routing = models.JSONField(
@@ -83,6 +89,25 @@ class Group(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.fallback_group_id and (problem := self.fallback_problem(self.fallback_group, self.platform)):
+            raise ValidationError({"fallback_group": problem})
+
+    def fallback_problem(self, fallback: "Group", platform: str) -> str | None:
+        """Why `fallback` cannot be this group's fallback (itself, another platform, a cycle), or None."""
+        if self.pk and fallback.pk == self.pk:
+            return _("A group cannot fall back to itself.")
+        if fallback.platform != platform:
+            return _("The fallback group must be of the same platform.")
+        seen, current = {fallback.pk}, fallback.fallback_group_id
+        while current is not None:
+            if current == self.pk or current in seen:
+                return _("The fallback groups would form a cycle.")
+            seen.add(current)
+            current = Group.objects.filter(pk=current).values_list("fallback_group_id", flat=True).first()
+        return None
 
     @property
     def is_subscription(self) -> bool:

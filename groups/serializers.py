@@ -101,6 +101,16 @@ class GroupBody(ModelBody):
             raise ApiError(404, f"fallback_group_id: group {pk} not found", "GROUP_NOT_FOUND")
         return pk
 
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        pk = attrs.get("fallback_group_id", getattr(self.instance, "fallback_group_id", None))
+        if pk:
+            group = self.instance or Group()
+            platform = attrs.get("platform", group.platform)
+            if problem := group.fallback_problem(Group.objects.get(pk=pk), platform):
+                raise serializers.ValidationError({"fallback_group_id": str(problem)})
+        return attrs
+
 
 class SortOrderItem(ModelBody):
     id = StrictInteger(min_value=-(2**63), max_value=MAX_DB_ID, help_text="ids <= 0 are ignored, except 0")

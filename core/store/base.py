@@ -87,6 +87,30 @@ class Store:
         counted, else the seconds until the oldest of those hits leaves the period."""
         raise NotImplementedError
 
+    # --- account limits: requests per minute, live sessions (accounts/limits.py) ------------------------
+    # Minutes are the store's clock (Redis server time), so every process counts in the same minute.
+    async def hit_minute(self, key: str, limit: int) -> bool:
+        """Count one request in this minute's counter of `key` unless `limit` (> 0) are counted already;
+        limit <= 0 = unlimited but still counted. Returns whether it was counted."""
+        raise NotImplementedError
+
+    def minute_counts(self, keys: list[str]) -> list[int]:
+        """This minute's counts of many keys (sync: the admin's list)."""
+        raise NotImplementedError
+
+    async def touch_member(self, key: str, member: str, limit: int, idle: float) -> str | None:
+        """Note `member` (a session) as active now in the set `key`, whose members idle for more than `idle`
+        seconds are dropped. "known" when it was active already, "new" when added, None when `limit` (> 0)
+        others are active."""
+        raise NotImplementedError
+
+    async def drop_member(self, key: str, member: str) -> None:
+        raise NotImplementedError
+
+    def live_members(self, keys: list[str], idle: float) -> list[int]:
+        """How many members of each set were active within `idle` seconds (sync: the admin's list)."""
+        raise NotImplementedError
+
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel: str, message: str) -> None:
         """Tell every process (this one included) listening on `channel`."""

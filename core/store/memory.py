@@ -36,6 +36,8 @@ class MemoryStore(Store):
         self._counters: dict[str, int] = {}
         self._windows: dict[str, tuple[dict[str, tuple[int, int]], float]] = {}
         self._hits: dict[str, collections.deque] = {}
+        self._minutes: dict[str, tuple[int, int]] = {}  # key -> (minute, count)
+        self._members: dict[str, dict[str, float]] = {}  # key -> {member: last active (monotonic)}
         self._listeners: dict[str, list] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -186,6 +188,46 @@ class MemoryStore(Store):
             return max(hits[0] + period - now, 0.001)
         hits.append(now)
         return 0.0
+
+    # --- account limits --------------------------------------------------------------------------------
+    @staticmethod
+    def _minute() -> int:
+        return int(time.time() // 60)
+
+    async def hit_minute(self, key, limit):
+        minute = self._minute()
+        seen, count = self._minutes.get(key, (minute, 0))
+        count = count if seen == minute else 0
+        if limit > 0 and count >= limit:
+            return False
+        self._minutes[key] = (minute, count + 1)
+        return True
+
+    def minute_counts(self, keys):
+        minute = self._minute()
+        return [count if seen == minute else 0 for seen, count in (self._minutes.get(k, (0, 0)) for k in keys)]
+
+    def _active(self, key, idle) -> dict[str, float]:
+        members = self._members.get(key) or {}
+        oldest_allowed = time.monotonic() - idle
+        for member in [m for m, seen in members.items() if seen < oldest_allowed]:
+            del members[member]
+        return members
+
+    async def touch_member(self, key, member, limit, idle):
+        members = self._active(key, idle)
+        known = member in members
+        if not known and limit > 0 and len(members) >= limit:
+            return None
+        self._members.setdefault(key, members)[member] = time.monotonic()
+        return "known" if known else "new"
+
+    async def drop_member(self, key, member):
+        (self._members.get(key) or {}).pop(member, None)
+
+    def live_members(self, keys, idle):
+        oldest_allowed = time.monotonic() - idle
+        return [sum(1 for seen in list((self._members.get(k) or {}).values()) if seen >= oldest_allowed) for k in keys]
 
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel, message):

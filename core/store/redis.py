@@ -92,6 +92,28 @@ redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000) + 1000)
 return '0'
 """
+# KEYS[1] key prefix; ARGV limit. The minute is the server's, so every process counts in the same one.
+_HIT_MINUTE = """
+local minute = math.floor(tonumber(redis.call('TIME')[1]) / 60)
+local key = KEYS[1] .. ':' .. minute
+local limit = tonumber(ARGV[1])
+if limit > 0 and tonumber(redis.call('GET', key) or '0') >= limit then return 0 end
+redis.call('INCR', key)
+redis.call('EXPIRE', key, 120)
+return 1
+"""
+# KEYS[1] session set; ARGV member, limit, idle seconds. 1 known, 2 new, 0 refused.
+_TOUCH_MEMBER = """
+local now = tonumber(redis.call('TIME')[1])
+local idle = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - idle)
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not known and tonumber(ARGV[2]) > 0 and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('EXPIRE', KEYS[1], math.ceil(idle) + 60)
+if known then return 1 end
+return 2
+"""
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -206,6 +228,33 @@ class RedisStore(Store):
     # --- sliding-window rates --------------------------------------------------------------------------
     async def hit_rate(self, key, limit, period, holder):
         return float(await self._run(_HIT_RATE, [key], [limit, period, holder]))
+
+    # --- account limits --------------------------------------------------------------------------------
+    async def hit_minute(self, key, limit):
+        return bool(await self._run(_HIT_MINUTE, [key], [limit]))
+
+    def minute_counts(self, keys):
+        if not keys:
+            return []
+        client = self._sync()
+        minute = int(client.time()[0]) // 60
+        return [int(v or 0) for v in client.mget([f"{k}:{minute}" for k in keys])]
+
+    async def touch_member(self, key, member, limit, idle):
+        return {1: "known", 2: "new"}.get(int(await self._run(_TOUCH_MEMBER, [key], [member, limit, idle])))
+
+    async def drop_member(self, key, member):
+        await self._client().zrem(key, member)
+
+    def live_members(self, keys, idle):
+        if not keys:
+            return []
+        client = self._sync()
+        since = int(client.time()[0]) - idle
+        with client.pipeline(transaction=False) as pipe:
+            for k in keys:
+                pipe.zcount(k, since, "+inf")
+            return [int(n) for n in pipe.execute()]
 
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel, message):

@@ -3,10 +3,13 @@
 The pipeline calls `select_account` once per attempt, passing the ids of accounts that already failed
 this request, and releases the returned lease when the attempt ends (success, error, disconnect).
 
+0. A group that only allows Claude Code sends every other client to its fallback group (following the
+   chain), or refuses it when there is none.
 1. Candidates: the accounts of the key's group (ungrouped accounts for a key without group) on the
    request's platform that can take a request now (`Account.unschedulable_reason`, which includes the
    quota rule), that an upstream adapter serves (gateway.upstreams) for this model, minus the request's
-   failed accounts. They come from the cached snapshot (snapshot.py).
+   failed accounts. They come from the cached snapshot (snapshot.py). An account in the sticky-only
+   zone of its window cost (accounts/limits.py) is a candidate only for the session bound to it.
 2. The group's model routing, when enabled and a pattern matches the model, narrows the candidates to
    the routed accounts (if any of them is usable).
 3. Sticky session: the account bound to what the request continues (an OpenAI response it follows up),
@@ -16,18 +19,21 @@ this request, and releases the returned lease when the attempt ends (success, er
    recently used (never used first), the group's drag order; the first whose slot can be taken wins.
 5. All busy: queue on the best account for a bounded time, then ConcurrencyLimitExceeded. No candidate
    at all: NoAccountAvailable.
+Once an account's slot is held, its RPM and session limits are counted (accounts.limits.admit); an account
+they refuse gives the slot back and the next one is tried.
 """
 
 import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.utils import timezone
 
+from accounts import limits
 from core.store import get_store
 from gateway import slots
 from gateway.scheduler import snapshot, sticky
@@ -38,6 +44,9 @@ from gateway.upstreams import AccountNotReady
 log = logging.getLogger(__name__)
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+CLAUDE_CODE_ONLY = "this group only allows Claude Code clients"
 
 
 class NoAccountAvailable(Exception):
@@ -56,6 +65,7 @@ class SelectionRequest:
     request_id: str | None = None  # holder of the account slot; generated when missing
     action: str = "messages"  # what the request asks the upstream for (see gateway.upstreams)
     continues: str | None = None  # sticky key of what the request continues, looked up before the session's
+    claude_code: bool = False  # sent by Claude Code (gateway.claudecode); Claude-Code-only groups want it
 
 
 @dataclass
@@ -133,6 +143,17 @@ def _last_used_key(account):
     return (account.last_used_at is not None, account.last_used_at or _NEVER)
 
 
+async def _admitted(req, account, holder, *, sticky: bool) -> bool:
+    """With the account's slot held: whether its RPM and session limits let the request in; if not, the
+    slot goes back."""
+    reason = await limits.admit(account, req.session_hash, sticky)
+    if reason is None:
+        return True
+    log.info("account %s skipped: %s", account.pk, reason)
+    await slots.give_back(slots.account_key(account.id), holder)
+    return False
+
+
 async def _take(req, account, holder, *, reused: bool, bind: bool) -> Lease:
     if bind:
         await sticky.bind(req.group_id, req.session_hash, account.pk)
@@ -150,6 +171,7 @@ async def select_account(req: SelectionRequest, exclude=frozenset(), on_wait=Non
     """
     holder = req.request_id or uuid.uuid4().hex
     exclude = frozenset(exclude)
+    req = await _resolve_group(req)
     while True:
         tried: list[int] = []
         try:
@@ -174,6 +196,19 @@ async def select_account(req: SelectionRequest, exclude=frozenset(), on_wait=Non
             raise
 
 
+async def _resolve_group(req: SelectionRequest) -> SelectionRequest:
+    """Step 0 of §2.7: a Claude-Code-only group sends other clients along its fallback chain."""
+    if req.claude_code or req.group_id is None:
+        return req
+    group_id, seen = req.group_id, set()
+    while (current := await snapshot.current(group_id, req.platform)).claude_code_only:
+        seen.add(group_id)
+        group_id = current.fallback_group_id
+        if group_id is None or group_id in seen:
+            raise NoAccountAvailable(CLAUDE_CODE_ONLY)
+    return req if group_id == req.group_id else replace(req, group_id=group_id)
+
+
 async def _bound_account(req: SelectionRequest) -> int | None:
     """The account bound to what the request continues, else to its session."""
     for binding in (req.continues, req.session_hash):
@@ -189,9 +224,10 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
     now = timezone.now()
     model, action = req.model, req.action
 
-    def usable(account) -> bool:
+    def usable(account, sticky: bool = False) -> bool:
         return (
             account.id not in exclude and account.unschedulable_reason(now) is None
+            and limits.window_allows(account, sticky, now)
             and account.upstream.serves(action) and account.upstream.model_for(account, model) is not None
         )
 
@@ -199,14 +235,14 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
     tiers, filtered = current.tiers, False
     routed_ids = _routed_ids(current.routing, model)
     if routed_ids:
-        routed = [[a for a in tier if a.id in routed_ids and usable(a)] for tier in tiers]
+        routed = [[a for a in tier if a.id in routed_ids and usable(a, a.id == bound_id)] for tier in tiers]
         if any(routed):
             tiers, filtered = routed, True
 
     busy = None
     if bound_id is not None:
         bound = next((a for tier in tiers for a in tier if a.id == bound_id), None)
-        if bound is not None and usable(bound):
+        if bound is not None and usable(bound, sticky=True):
             tried.append(bound.id)
             try:
                 await slots.wait_for_slot(
@@ -214,15 +250,18 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
                     max_waiting=settings.STICKY_SESSION_MAX_WAITING, timeout=settings.STICKY_SESSION_WAIT_TIMEOUT,
                     on_wait=on_wait,
                 )
-                return await _take(req, bound, holder, reused=True, bind=False)
             except ConcurrencyLimitExceeded as exc:
                 busy = (bound, exc)
-                exclude = exclude | {bound.id}  # busy: another account takes over the session
-                if filtered:
-                    tiers = [[a for a in tier if a.id != bound.id] for tier in tiers]
+            else:
+                if await _admitted(req, bound, holder, sticky=True):
+                    return await _take(req, bound, holder, reused=True, bind=False)
+            exclude = exclude | {bound.id}  # busy or at its limits: another account takes over the session
+            if filtered:
+                tiers = [[a for a in tier if a.id != bound.id] for tier in tiers]
 
     store = get_store()
     candidates = []
+    limited: set[int] = set()  # refused by their RPM or session limit: waiting for a slot would not help
     for tier in tiers:
         tier = tier if filtered else [a for a in tier if usable(a)]
         if not tier:
@@ -236,8 +275,11 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
         for account, _ in ranked:
             tried.append(account.id)
             if await slots.take(slots.account_key(account.id), account.concurrency, holder):
-                return await _take(req, account, holder, reused=False, bind=bool(req.session_hash))
+                if await _admitted(req, account, holder, sticky=False):
+                    return await _take(req, account, holder, reused=False, bind=bool(req.session_hash))
+                limited.add(account.id)
 
+    candidates = [a for a in candidates if a.id not in limited]
     if not candidates and busy is not None:
         bound, exc = busy
         if exc.reason == "timeout":
@@ -246,7 +288,8 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
     if not candidates:
         if bound_id is not None and req.session_hash:
             await sticky.unbind(req.group_id, req.session_hash)
-        raise NoAccountAvailable(f"no available account for model {model}")
+        reason = " (account limits reached)" if limited else ""
+        raise NoAccountAvailable(f"no available account for model {model}{reason}")
     # Every candidate is busy: queue on the best one, by priority then least recent use.
     for account in sorted(candidates, key=lambda a: (a.priority, _last_used_key(a), a.group_sort, a.id)):
         tried.append(account.id)
@@ -259,5 +302,6 @@ async def _select(req, exclude, on_wait, holder, tried) -> Lease:
             if exc.reason == "queue_full":
                 continue
             raise
-        return await _take(req, account, holder, reused=False, bind=bool(req.session_hash))
+        if await _admitted(req, account, holder, sticky=account.id == bound_id):
+            return await _take(req, account, holder, reused=False, bind=bool(req.session_hash))
     raise ConcurrencyLimitExceeded("account", "Too many pending requests, please retry later", reason="queue_full")

@@ -31,6 +31,8 @@ CHANNEL = "sched:invalidate"
 class Snapshot:
     accounts: list  # Account objects (all columns, proxy joined) with `group_sort`
     routing: dict | None  # the group's {pattern: [account ids]} when routing is enabled
+    claude_code_only: bool = False  # the group's; with fallback_group_id, see choice._resolve_group
+    fallback_group_id: int | None = None
     version: tuple = ()
     loaded_at: float = 0.0
     tiers: list = field(default_factory=list)  # the accounts grouped by priority, lowest number first
@@ -82,12 +84,16 @@ def _load(group_id: int | None, platform: str) -> Snapshot:
     from groups.models import Group
 
     accounts = Account.objects.filter(platform=platform, status=Account.Status.ACTIVE, schedulable=True)
-    routing = None
+    routing, flags = None, {}
     if group_id:
         accounts = accounts.filter(memberships__group_id=group_id).annotate(group_sort=F("memberships__sort_value"))
-        group = Group.objects.filter(pk=group_id).values("model_routing_enabled", "model_routing").first()
+        group = Group.objects.filter(pk=group_id).values(
+            "model_routing_enabled", "model_routing", "claude_code_only", "fallback_group_id"
+        ).first()
         if group and group["model_routing_enabled"] and isinstance(group["model_routing"], dict):
             routing = group["model_routing"]
+        if group:
+            flags = {"claude_code_only": group["claude_code_only"], "fallback_group_id": group["fallback_group_id"]}
     else:
         accounts = accounts.filter(memberships__isnull=True)
     # An account no upstream adapter serves is never a candidate (never relayed as something else).
@@ -102,7 +108,7 @@ def _load(group_id: int | None, platform: str) -> Snapshot:
         local = lastused.seen_here(account.pk)
         if local and (account.last_used_at is None or local > account.last_used_at):
             account.last_used_at = local
-    return Snapshot(accounts=loaded, routing=routing)
+    return Snapshot(accounts=loaded, routing=routing, **flags)
 
 
 async def current(group_id, platform) -> Snapshot:

@@ -40,6 +40,14 @@ class Command(BaseCommand):
         parser.add_argument("--quota-limit", default="0", metavar="USD", help="total spend cap (apikey/bedrock)")
         parser.add_argument("--daily-limit", default="0", metavar="USD")
         parser.add_argument("--weekly-limit", default="0", metavar="USD")
+        # Limits of anthropic oauth / setup-token accounts (see the README's "Limits").
+        parser.add_argument("--base-rpm", type=int, default=0, metavar="N", help="requests per minute (0 = off)")
+        parser.add_argument("--rpm-strategy", choices=Account.RpmStrategy.values, default="tiered")
+        parser.add_argument("--rpm-sticky-buffer", type=int, metavar="N", help="default: 20%% of the base RPM")
+        parser.add_argument("--max-sessions", type=int, default=0, metavar="N", help="0 = off")
+        parser.add_argument("--session-idle-timeout", type=int, default=5, metavar="MINUTES")
+        parser.add_argument("--window-cost-limit", default="0", metavar="USD", help="per 5-hour window (0 = off)")
+        parser.add_argument("--window-cost-sticky-reserve", default="10", metavar="USD")
 
     def handle(self, *args, **o):
         if not o["name"].strip() or len(o["name"].strip()) > 100:
@@ -54,7 +62,8 @@ class Command(BaseCommand):
             raise CommandError("--base-url: must be an http:// or https:// URL")
         limits = {}
         for option, field in (("quota_limit", "quota_limit"), ("daily_limit", "quota_daily_limit"),
-                              ("weekly_limit", "quota_weekly_limit")):
+                              ("weekly_limit", "quota_weekly_limit"), ("window_cost_limit", "window_cost_limit"),
+                              ("window_cost_sticky_reserve", "window_cost_sticky_reserve")):
             try:
                 limits[field] = to_decimal(o[option])
             except (ValueError, ArithmeticError):
@@ -67,7 +76,9 @@ class Command(BaseCommand):
             aws_session_token=_secret(o["aws_session_token"]), aws_region=o["aws_region"],
             aws_force_global=o["aws_force_global"], pool_mode=o["pool_mode"],
             pool_mode_retry_count=max(0, min(o["pool_mode_retries"], 10)),
-            priority=o["priority"], concurrency=o["concurrency"], **limits,
+            priority=o["priority"], concurrency=o["concurrency"], base_rpm=o["base_rpm"],
+            rpm_strategy=o["rpm_strategy"], rpm_sticky_buffer=o["rpm_sticky_buffer"], max_sessions=o["max_sessions"],
+            session_idle_timeout_minutes=o["session_idle_timeout"], **limits,
         )
         try:
             save_account(account, groups)
