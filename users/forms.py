@@ -42,6 +42,21 @@ class UserChangeForm(UnfoldUserChangeForm):
             "is_staff", "is_superuser", "groups", "user_permissions",
         )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Two kinds of "group" live on a user: say which is which where they are chosen.
+        labels = {
+            "allowed_groups": (_("Exclusive groups"), _(
+                "The exclusive gateway groups (subrelay's groups of upstream accounts) this user may bind keys "
+                "to; the others are open to everyone.")),
+            "groups": (_("Django permission groups"), _(
+                "Django admin permission groups: which admin pages a staff member may use. They have nothing "
+                "to do with gateway groups.")),
+        }
+        for name, (label, help_text) in labels.items():
+            if name in self.fields:
+                self.fields[name].label, self.fields[name].help_text = label, help_text
+
     def clean_email(self):
         return self.cleaned_data["email"].strip().lower()
 
