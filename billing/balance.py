@@ -47,7 +47,8 @@ def check_adjustment(current: Decimal, amount: Decimal) -> None:
     """The rule of an adjustment: taking away never leaves the balance negative (a balance the gateway
     overdrew may still be topped up), and adding never takes it above MAX_BALANCE."""
     if amount < 0 and current + amount < 0:
-        raise BalanceError(f"the result would be negative (the balance is {current})", "INSUFFICIENT_BALANCE")
+        raise BalanceError(f"the result would be negative (the balance is {current.normalize():f})",
+                           "INSUFFICIENT_BALANCE")
     if amount > 0 and current + amount > MAX_BALANCE:
         raise BalanceError(f"the result would exceed {MAX_BALANCE}", "BALANCE_TOO_LARGE")
 

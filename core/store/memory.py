@@ -67,6 +67,9 @@ class MemoryStore(Store):
             self._marker_seen = state
             self._tell_listeners("*")
 
+    def notice_others(self) -> None:
+        self._poll_marker()
+
     # --- slots ---------------------------------------------------------------------------------------
     def _live(self, key: str) -> dict[str, float]:
         holders = self._holders.get(key)

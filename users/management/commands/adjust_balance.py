@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing import balance
 from billing.models import BalanceChange
-from core.cli import refusals
+from core.cli import cell, refusals
 from users.models import User
 
 
@@ -26,5 +26,7 @@ class Command(BaseCommand):
             raise CommandError("--note: must not be empty")
         with refusals():
             change = balance.adjust(user, amount, kind=BalanceChange.Kind.CLI, note=note)
-        self.stderr.write(f"Balance of {user.email}: {change.amount:+} USD, now {change.balance_after} USD")
-        self.stdout.write(str(change.balance_after))
+        after = cell(change.balance_after)
+        self.stderr.write(f"Balance of {user.email}: {'+' if change.amount > 0 else ''}{cell(change.amount)} USD, "
+                          f"now {after} USD")
+        self.stdout.write(after)
