@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
-from unfold.widgets import UnfoldAdminDecimalFieldWidget
+from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
 from billing import balance
 from billing.balance import MAX_NOTE
@@ -32,6 +32,7 @@ class UserChangeForm(UnfoldUserChangeForm):
     )
     balance_note = forms.CharField(
         label=_("Reason for the adjustment"), required=False, max_length=MAX_NOTE,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": _("e.g. invoice 2026-114, refund")}),
         help_text=_("Kept in the balance history with the amount, your name and the time."),
     )
 

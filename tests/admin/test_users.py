@@ -144,3 +144,13 @@ def test_permission_fields_only_for_superusers(client, client_admin, customer):
     client.post(url, {**_change_data(customer), "is_superuser": "on"})
     customer.refresh_from_db()
     assert not customer.is_superuser
+
+
+def test_the_user_page_in_chinese(client_admin, customer):
+    url = reverse("admin:users_user_change", args=[customer.pk])
+    text = client_admin.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    for phrase in ("余额历史", "调整原因", "专属分组", "Django 权限组", "Django 后台权限", "网关访问", "最近 7 天",
+                   "管理页面", "操作人"):
+        assert phrase in text, phrase
+    english = client_admin.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Balance history" in english and "余额历史" not in english
