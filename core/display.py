@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.money import usd
+from core.money import QUANTUM, usd
 
 WARN_AT = 0.8
 
@@ -23,6 +23,14 @@ def level(fraction: float | None) -> str:
 
 def money(value: Decimal | None) -> str:
     return usd(value or Decimal(0))
+
+
+def cost(value: Decimal | None) -> str:
+    """An amount to the nano-dollar with trailing zeros dropped, never fewer than cents: a request that
+    cost $0.0124488 reads so, not "$0.01" (or "$0.00" for a cheaper one)."""
+    text = f"{(value or Decimal(0)).quantize(QUANTUM):f}"
+    whole, _dot, fraction = text.partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
 def badge(text, css: str, title="") -> str:
