@@ -33,6 +33,18 @@ def cost(value: Decimal | None) -> str:
     return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 
 
+def spend_cell(periods: dict, url: str = "") -> str:
+    """Spend today / over 7 days / in total (usage.stats.spend's periods), linking to the logs behind it."""
+    lines = format_html_join(
+        "", '<span class="sr-spend-row"><span class="sr-muted">{}</span> {}</span>',
+        ((label, cost(periods.get(name))) for name, label in
+         (("today", _("today")), ("7d", _("7 days")), ("total", _("total")))),
+    )
+    if url:
+        return format_html('<a class="sr-spend" href="{}" title="{}">{}</a>', url, _("Usage logs"), lines)
+    return format_html('<span class="sr-spend">{}</span>', lines)
+
+
 def badge(text, css: str, title="") -> str:
     return format_html('<span class="sr-badge sr-{}" title="{}">{}</span>', css, title, text)
 

@@ -14,8 +14,9 @@ from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
 from apikeys import cache
-from core.display import badge, money
+from core.display import badge, money, spend_cell
 from core.money import nanos
+from usage import admin_links
 from users.forms import UserChangeForm, UserCreationForm
 from users.models import Subscription, User, UserGroupRate
 
@@ -35,16 +36,20 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("email", "username", "role", "status_badge", "balance_column", "concurrency", "created_at")
+    list_display = (
+        "email", "username", "role", "status_badge", "balance_column", "spend_column", "concurrency", "created_at",
+    )
     list_filter = ("role", "status", "is_staff")
     search_fields = ("email", "username", "notes")
     ordering = ("id",)
     filter_horizontal = ()
-    readonly_fields = ("balance_readonly", "last_login", "created_at", "updated_at")
+    readonly_fields = ("balance_readonly", "usage_link", "last_login", "created_at", "updated_at")
     inlines = (UserGroupRateInline,)
     fieldsets = (
         (None, {"fields": ("email", "password", "username", "notes")}),
-        (_("Billing"), {"fields": ("balance_readonly", "balance_adjustment", "concurrency", "allowed_groups")}),
+        (_("Billing"), {"fields": (
+            "balance_readonly", "balance_adjustment", "usage_link", "concurrency", "allowed_groups",
+        )}),
         (_("Access"), {"fields": ("role", "status", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "created_at", "updated_at")}),
     )
@@ -63,6 +68,19 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     @display(description=_("balance (USD)"), ordering="balance")
     def balance_column(self, obj):
         return money(obj.balance)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        admin_links.attach_spend(response, "user")
+        return response
+
+    @display(description=_("spend"))
+    def spend_column(self, obj):
+        return spend_cell(getattr(obj, "spend", {}), admin_links.usage_logs_url(user=obj.pk))
+
+    @display(description=_("usage"))
+    def usage_link(self, obj):
+        return admin_links.usage_link(obj, "user")
 
     @display(description=_("balance (USD)"))
     def balance_readonly(self, obj):
