@@ -72,3 +72,13 @@ def test_user_page_links_to_its_usage_logs(client_admin, spent, admin_user):
     assert f'href="{url}" id="usage-logs-link"' in page
     logs = client_admin.get(url)
     assert {log.user_id for log in logs.context["cl"].result_list} == {admin_user.pk}
+
+
+def test_api_keys_ranking_orders_keys_by_what_they_cost(spent):
+    from usage import stats
+
+    key, other = spent
+    ranking = stats.api_keys_ranking(stats.make_filter(default_days=7))
+    assert [(r["api_key_id"], r["actual_cost"]) for r in ranking] == [(other.pk, D(7)), (key.pk, D("1.75"))]
+    assert ranking[0]["key_name"] == "other" and ranking[0]["user_email"] == "other@example.com"
+    assert [r["api_key_id"] for r in stats.api_keys_ranking(stats.make_filter(default_days=7), limit=1)] == [other.pk]
