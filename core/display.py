@@ -25,10 +25,13 @@ def money(value: Decimal | None) -> str:
     return usd(value or Decimal(0))
 
 
-def cost(value: Decimal | None) -> str:
-    """An amount to the nano-dollar with trailing zeros dropped, never fewer than cents: a request that
-    cost $0.0124488 reads so, not "$0.01" (or "$0.00" for a cheaper one)."""
-    text = f"{(value or Decimal(0)).quantize(QUANTUM):f}"
+def cost(value: Decimal | None, places: int = 9) -> str:
+    """An amount with trailing zeros dropped, never fewer than cents: a request that cost $0.0124488
+    reads so, not "$0.01" (or "$0.00" for a cheaper one). `places` rounds a sum for a card, but never
+    to zero: an amount that would vanish keeps all its digits."""
+    amount = (value or Decimal(0)).quantize(QUANTUM)
+    rounded = amount.quantize(Decimal(1).scaleb(-places))
+    text = f"{rounded if rounded or not amount else amount:f}"
     whole, _dot, fraction = text.partition(".")
     return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
 

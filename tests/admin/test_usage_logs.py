@@ -45,6 +45,12 @@ def test_cost_keeps_every_significant_decimal(amount, shown):
     assert cost(amount) == shown
 
 
+def test_cost_rounded_for_a_card_never_vanishes():
+    assert cost(D("1234.567891234"), places=2) == "$1234.57"
+    assert cost(D("0.000012345"), places=4) == "$0.000012345"
+    assert cost(D(0), places=4) == "$0.00"
+
+
 def test_small_costs_show_their_digits_and_the_model_cell_names_the_upstream(client_admin, make_log):
     make_log(model="claude-sonnet-4-5", upstream_model="claude-sonnet-4-5-20250929", total_cost=D("0.0124488"),
              actual_cost=D("0.00000731"))
