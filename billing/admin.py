@@ -23,9 +23,29 @@ PRICE_FIELDS = ("input", "output", "cache_read", "cache_write_5m", "cache_write_
 class ModelPriceAdmin(ModelAdmin):
     """The admin's prices; the shipped table is shown read-only under them, each overridden row marked."""
 
-    list_display = ("model", "input", "output", "cache_read", "cache_write_5m", "cache_write_1h", "replaces",
-                    "updated_at")
+    list_display = ("model", "input_price", "output_price", "cache_read_price", "cache_write_5m_price",
+                    "cache_write_1h_price", "replaces", "updated_at")
     search_fields = ("model",)
+
+    @display(description=_("input / MTok"), ordering="input")
+    def input_price(self, obj):
+        return show.cost(obj.input)
+
+    @display(description=_("output / MTok"), ordering="output")
+    def output_price(self, obj):
+        return show.cost(obj.output)
+
+    @display(description=_("cache read / MTok"), ordering="cache_read")
+    def cache_read_price(self, obj):
+        return show.cost(obj.cache_read)
+
+    @display(description=_("cache write 5m / MTok"), ordering="cache_write_5m")
+    def cache_write_5m_price(self, obj):
+        return show.cost(obj.cache_write_5m)
+
+    @display(description=_("cache write 1h / MTok"), ordering="cache_write_1h")
+    def cache_write_1h_price(self, obj):
+        return show.cost(obj.cache_write_1h)
 
     @display(description=_("replaces built-in price"))
     def replaces(self, obj):

@@ -40,7 +40,7 @@ def spend_cell(periods: dict, url: str = "") -> str:
     """Spend today / over 7 days / in total (usage.stats.spend's periods), linking to the logs behind it."""
     lines = format_html_join(
         "", '<span class="sr-spend-row"><span class="sr-muted">{}</span> {}</span>',
-        ((label, cost(periods.get(name))) for name, label in
+        ((label, cost(periods.get(name), 4)) for name, label in
          (("today", _("today")), ("7d", _("7 days")), ("total", _("total")))),
     )
     if url:

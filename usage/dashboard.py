@@ -142,8 +142,7 @@ def _models_chart(rows: list[dict]) -> str:
     shown = rows[:MODELS_SHOWN]
     return json.dumps({
         "labels": [r["model"] for r in shown],
-        "datasets": [_dataset(0, _("tokens"), [r["total_tokens"] for r in shown]),
-                     _dataset(1, _("requests"), [r["requests"] for r in shown])],
+        "datasets": [_dataset(0, _("tokens"), [r["total_tokens"] for r in shown])],
     })
 
 
