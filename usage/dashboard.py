@@ -48,6 +48,7 @@ def build(days: int, source: str) -> dict:
     f = stats.make_filter(default_days=days)
     trend = _days_filled(f, stats.trend(f, "day"))
     models = {name: stats.models(replace(f, model_source=name)) for name in MODEL_SOURCES}
+    groups = stats.groups(f)
     return {
         "dashboard": True,
         "range_days": days,
@@ -66,7 +67,7 @@ def build(days: int, source: str) -> dict:
             "cost": _chart([(_("charged"), [str(r["actual_cost"]) for r in trend]),
                             (_("list cost"), [str(r["cost"]) for r in trend])], trend, line=True),
             "models": _models_chart(models[source]),
-            "groups": _groups_chart(stats.groups(f)),
+            "groups": _groups_chart(groups),
         },
         "models_by_source": {name: json.loads(_models_chart(rows)) for name, rows in models.items()},
         "model_tables": {name: [_model_row(r) for r in rows[:MODELS_SHOWN]] for name, rows in models.items()},
@@ -78,7 +79,7 @@ def build(days: int, source: str) -> dict:
                              f"{r['key_name'] or r['api_key_id']} ({r['user_email']})")
                      for r in stats.api_keys_ranking(f, TOP)],
         "groups": [{**r, "cost_display": cost(r["actual_cost"], 4), "tokens_display": f"{r['total_tokens']:,}",
-                    "name": r["group_name"] or _("(no group)")} for r in stats.groups(f)],
+                    "name": r["group_name"] or _("(no group)")} for r in groups],
         "accounts": _account_health(),
         "cache_models": [_cache_row(r, r["model"]) for r in stats.cache_efficiency(f, "model")[:TOP]],
         "cache_accounts": [_cache_row(r, r["account_name"] or _("(no account)"))

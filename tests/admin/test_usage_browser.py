@@ -72,6 +72,7 @@ def test_model_source_toggle_changes_the_chart(admin_page, logs):
     page.click("[data-model-source=mapping]")
     assert sorted(chart_state(page, "chart-models")["labels"]) == [
         "opus -> claude-opus-4-6", "sonnet-alias -> claude-sonnet-4-5-20250929"]
+    assert "model_source=mapping" in page.locator("#range-toggle a").first.get_attribute("href")
     # The choice survives a reload (server-rendered from the URL).
     page.reload()
     page.wait_for_function("() => window.Chart && Chart.getChart(document.getElementById('chart-models'))")

@@ -22,5 +22,11 @@ document.addEventListener("DOMContentLoaded", () => {
     const url = new URL(window.location.href);
     url.searchParams.set("model_source", source);
     window.history.replaceState(null, "", url);
+    // The 7 / 30 / 90 days links keep the chosen source.
+    for (const link of document.querySelectorAll("#range-toggle a")) {
+      const target = new URL(link.href);
+      target.searchParams.set("model_source", source);
+      link.href = target;
+    }
   });
 });
