@@ -15,7 +15,8 @@ from unfold.decorators import action, display
 from apikeys import services, windows
 from apikeys.forms import ApiKeyForm
 from apikeys.models import AdminApiKey, ApiKey
-from core.display import badge, bar, confirm_page, confirmed, money, none_label, stack
+from core.display import badge, bar, confirm_page, confirmed, money, none_label, spend_cell, stack
+from usage import admin_links
 
 STATUS_COLOURS = {
     ApiKey.Status.ACTIVE: "ok",
@@ -69,7 +70,8 @@ def key_expires_cell(key: ApiKey, now=None) -> str:
 class ApiKeyAdmin(ModelAdmin):
     form = ApiKeyForm
     list_display = (
-        "name", "masked_key", "user", "group", "status_badge", "quota_column", "windows_column", "expires_column",
+        "name", "masked_key", "user", "group", "status_badge", "quota_column", "windows_column", "spend_column",
+        "expires_column",
         "last_used_at", "created_at",
     )
     list_filter = ("status", "group")
@@ -96,17 +98,31 @@ class ApiKeyAdmin(ModelAdmin):
             (_("IP rules"), {"fields": ("ip_whitelist", "ip_blacklist")}),
         ]
         if obj is not None:
-            fieldsets.append((_("Activity"), {"fields": ("last_used_at", "created_at")}))
+            fieldsets.append((_("Activity"), {"fields": ("usage_link", "last_used_at", "created_at")}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("masked_key", "user", "quota_used_display", "windows_display", "last_used_at", "created_at")
+        return ("masked_key", "user", "quota_used_display", "windows_display", "usage_link", "last_used_at",
+                "created_at")
 
     conditional_fields = {"expires_at": "expires_enabled"}
 
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        admin_links.attach_spend(response, "api_key")
+        return response
+
     # --- columns ---------------------------------------------------------------------------------
+    @display(description=_("spend"))
+    def spend_column(self, obj):
+        return spend_cell(getattr(obj, "spend", {}), admin_links.usage_logs_url(api_key=obj.pk))
+
+    @display(description=_("usage"))
+    def usage_link(self, obj):
+        return admin_links.usage_link(obj, "api_key")
+
     @display(description=_("key"))
     def masked_key(self, obj):
         return format_html("<code>{}</code>", obj.masked) if obj.pk else "-"

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -33,6 +35,17 @@ class UsageLogQuerySet(models.QuerySet):
             self.filter(priced_by_fallback=True).values("model")
             .annotate(requests=models.Count("id"), last_seen=models.Max("created_at")).order_by("-last_seen")
         )
+
+    def totals(self) -> dict:
+        """Requests, each token kind and both costs (Decimal dollars) of these logs; zeros when empty."""
+        sums = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens", "total_cost",
+                "actual_cost")
+        row = self.order_by().aggregate(requests=models.Count("id"), **{name: models.Sum(name) for name in sums})
+        totals = {name: row[name] or 0 for name in ("requests", *sums)}
+        totals["total_cost"] = row["total_cost"] or Decimal(0)
+        totals["actual_cost"] = row["actual_cost"] or Decimal(0)
+        totals["tokens"] = sum(totals[name] for name in sums[:4])
+        return totals
 
 
 class UsageLog(models.Model):

@@ -135,17 +135,23 @@ def normalize(model: str) -> str:
     return _DATE.sub("", name).replace(".", "-")
 
 
-def _match(model: str, table: dict[str, Price]) -> Price | None:
+def _match_key(model: str, table: dict[str, Price]) -> str | None:
+    """The table entry that prices this model name, or None."""
     if model in table:
-        return table[model]
+        return model
     name = normalize(model)
     if name in table:
-        return table[name]
+        return name
     best = None
     for key in table:
         if name.startswith(key + "-") and (best is None or len(key) > len(best)):
             best = key
-    return table[best] if best else None
+    return best
+
+
+def _match(model: str, table: dict[str, Price]) -> Price | None:
+    key = _match_key(model, table)
+    return None if key is None else table[key]
 
 
 # The admin's prices, read at most every ADMIN_PRICES_TTL seconds per process (and again right after a
@@ -188,6 +194,19 @@ def lookup(*models: str, overrides: dict[str, Price] | None = None) -> tuple[Pri
                 return price, False
     fallback = settings.FALLBACK_PRICE_MODEL
     return _match(fallback, overrides) or _match(fallback, SHIPPED) or SHIPPED["claude-sonnet-4-5"], True
+
+
+def shipped_table(overrides: dict[str, Price] | None = None) -> list[dict]:
+    """The built-in prices for the admin to read: [{model, price, override}], where `override` names the
+    admin's price that wins for requests of that model (None: the built-in price is charged)."""
+    overrides = admin_prices() if overrides is None else overrides
+    return [{"model": model, "price": price, "override": _match_key(model, overrides)}
+            for model, price in SHIPPED.items()]
+
+
+def shipped_entry(model: str) -> str | None:
+    """The built-in entry an admin price for this model name replaces (None: a model the table lacks)."""
+    return _match_key(model, SHIPPED)
 
 
 def unpriced_models() -> list[dict]:

@@ -310,6 +310,7 @@ UNFOLD = {
     "SITE_TITLE": "subrelay",
     "SITE_HEADER": "subrelay",
     "SITE_SYMBOL": "hub",
+    "DASHBOARD_CALLBACK": "usage.dashboard.dashboard_callback",
     "SHOW_LANGUAGES": True,
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [_admin_static("subrelay/admin.css")],

@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.money import usd
+from core.money import QUANTUM, usd
 
 WARN_AT = 0.8
 
@@ -23,6 +23,29 @@ def level(fraction: float | None) -> str:
 
 def money(value: Decimal | None) -> str:
     return usd(value or Decimal(0))
+
+
+def cost(value: Decimal | None, places: int = 9) -> str:
+    """An amount with trailing zeros dropped, never fewer than cents: a request that cost $0.0124488
+    reads so, not "$0.01" (or "$0.00" for a cheaper one). `places` rounds a sum for a card, but never
+    to zero: an amount that would vanish keeps all its digits."""
+    amount = (value or Decimal(0)).quantize(QUANTUM)
+    rounded = amount.quantize(Decimal(1).scaleb(-places))
+    text = f"{rounded if rounded or not amount else amount:f}"
+    whole, _dot, fraction = text.partition(".")
+    return f"${whole}.{fraction.rstrip('0').ljust(2, '0')}"
+
+
+def spend_cell(periods: dict, url: str = "") -> str:
+    """Spend today / over 7 days / in total (usage.stats.spend's periods), linking to the logs behind it."""
+    lines = format_html_join(
+        "", '<span class="sr-spend-row"><span class="sr-muted">{}</span> {}</span>',
+        ((label, cost(periods.get(name), 4)) for name, label in
+         (("today", _("today")), ("7d", _("7 days")), ("total", _("total")))),
+    )
+    if url:
+        return format_html('<a class="sr-spend" href="{}" title="{}">{}</a>', url, _("Usage logs"), lines)
+    return format_html('<span class="sr-spend">{}</span>', lines)
 
 
 def badge(text, css: str, title="") -> str:

@@ -1,7 +1,8 @@
 """Screenshots of the admin for the docs: account list (quota badges at several thresholds), the
-drag-sortable group list and the API key form.
+drag-sortable group list, the API key form, the usage dashboard, usage logs and the price table.
 
     .venv/bin/python docs/screenshots.py            # writes docs/admin-*.png
+    .venv/bin/python docs/screenshots.py admin-dashboard.png   # only the named ones
 
 Uses a throw-away SQLite data dir, Django's threaded live server and Debian's chromium (apt-get install
 chromium); never touches var/.
@@ -80,11 +81,54 @@ def seed():
     return admin, key, bedrock
 
 
+def seed_usage(key):
+    """30 days of usage over three pools, a mapped model, cache reads and writes, one failed charge."""
+    import random
+
+    from accounts.models import Account
+    from apikeys.models import ApiKey
+    from billing.models import FailedCharge, ModelPrice, UsageLog
+    from groups.models import Group
+    from users.models import User
+
+    rng = random.Random(13)
+    now = timezone.now()
+    team = User.objects.create_user("team@example.com", "screenshots-only")
+    other, _raw = ApiKey.objects.create_key(user=team, name="batch-jobs", group=Group.objects.get(name="OpenAI"))
+    pools = list(Account.objects.filter(name__in=["claude-pool-1", "claude-pool-2", "bedrock-us-east"]))
+    models = [("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", D(3)), ("sonnet", "claude-sonnet-4-5-20250929", D(3)),
+              ("claude-opus-4-6", None, D(5)), ("claude-haiku-4-5", None, D(1))]
+    logs = []
+    for n in range(900):
+        model, upstream, price = models[rng.choice([0, 0, 0, 1, 1, 2, 3, 3])]
+        inp, out = rng.randint(200, 4000), rng.randint(50, 1500)
+        read = rng.choice([0, 0, rng.randint(2000, 40000)])
+        w5m, w1h = rng.choice([(0, 0), (rng.randint(500, 3000), 0), (0, rng.randint(500, 3000))])
+        input_cost = price * inp / 1_000_000
+        read_cost = price / 10 * read / 1_000_000
+        total = (input_cost + price * 5 * out / 1_000_000 + read_cost + price * D("1.5") * (w5m + w1h) / 1_000_000)
+        which = other if n % 4 == 0 else key
+        logs.append(UsageLog(
+            request_id=f"shot-{n}", user=which.user, api_key=which, account=rng.choice(pools), group=which.group,
+            model=model, upstream_model=upstream, input_tokens=inp, output_tokens=out, cache_read_tokens=read,
+            cache_creation_tokens=w5m + w1h, cache_creation_5m_tokens=w5m, cache_creation_1h_tokens=w1h,
+            input_cost=input_cost.quantize(D("0.000000001")), cache_read_cost=read_cost.quantize(D("0.000000001")),
+            total_cost=total.quantize(D("0.000000001")), actual_cost=total.quantize(D("0.000000001")),
+            stream=rng.random() < 0.7, status=200 if rng.random() < 0.97 else 529,
+            created_at=now - timedelta(days=rng.triangular(0, 30, 0), minutes=rng.randint(0, 600))))
+    UsageLog.objects.bulk_create(logs)
+    ModelPrice.objects.create(model="claude-opus-4-6", input=D("4.50"), output=D("22.50"), cache_read=D("0.45"),
+                              cache_write_5m=D("5.625"), cache_write_1h=D(9))
+    FailedCharge.objects.create(request_id="shot-failed", payload={"model": "claude-opus-4-6"},
+                                error="balance row locked too long")
+
+
 def main():
     from playwright.sync_api import sync_playwright
 
     call_command("migrate", verbosity=0)
     admin, key, bedrock = seed()
+    seed_usage(key)
     server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
     server.daemon = True
     server.start()
@@ -108,8 +152,15 @@ def main():
                 ("admin-groups-sort.png", "/admin/groups/group/", 600),
                 ("admin-key-form.png", f"/admin/apikeys/apikey/{key.pk}/change/", 1400),
                 ("admin-account-form.png", f"/admin/accounts/account/{bedrock.pk}/change/", 3300),
+                ("admin-dashboard.png", "/admin/?days=30", 2300),
+                ("admin-usage-logs.png", "/admin/billing/usagelog/", 900),
+                ("admin-prices.png", "/admin/billing/modelprice/", 1300),
+                ("admin-keys-spend.png", "/admin/apikeys/apikey/", 500),
             ]
+            only = set(sys.argv[1:])
             for filename, path, height in shots:
+                if only and filename not in only:
+                    continue
                 page.set_viewport_size({"width": 1920, "height": height})
                 page.goto(base + path)
                 page.wait_for_load_state("networkidle")

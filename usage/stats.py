@@ -25,6 +25,8 @@ core.rules.RuleError, status 400) whose message starts with the offending parame
     user_breakdown(f, model=None, limit=50) -> [{user_id, email, requests, total_tokens, cost,
                   actual_cost}]   (model compared with the f.model_source expression; by actual_cost desc)
     users_ranking(f, limit=10) -> [{user_id, email, requests, total_tokens, cost, actual_cost}]
+    api_keys_ranking(f, limit=10) -> [{api_key_id, key_name, user_email, requests, total_tokens, cost,
+                  actual_cost}]   (by actual cost desc)
     api_keys_trend(f, granularity="day", limit=5) -> [{date, api_key_id, key_name, requests,
                   total_tokens, cost, actual_cost}]   (the top `limit` keys by actual cost)
     spend(by="api_key"|"user"|"account", ids, tz=None) -> {id: {"today", "7d", "total"}}  (Decimals:
@@ -377,6 +379,24 @@ def api_keys_trend(f: StatsFilter, granularity: str = "day", limit: int = 5) -> 
     ]
 
 
+def api_keys_ranking(f: StatsFilter, limit: int = 10) -> list[dict]:
+    """The keys that cost the most in the range: [{api_key_id, key_name, user_email, requests, total_tokens,
+    cost, actual_cost}] by actual cost desc (logs of deleted keys left out)."""
+    from apikeys.models import ApiKey
+
+    rows = [r for r in grouped(f, ["api_key_id"]) if r["api_key_id"] is not None]
+    rows.sort(key=lambda r: (-r["actual_cost"], r["api_key_id"]))
+    rows = rows[:limit]
+    keys = {k.pk: k for k in ApiKey.objects.filter(pk__in=[r["api_key_id"] for r in rows]).select_related("user")}
+    return [
+        {"api_key_id": r["api_key_id"], "key_name": keys[r["api_key_id"]].name if r["api_key_id"] in keys else "",
+         "user_email": keys[r["api_key_id"]].user.email if r["api_key_id"] in keys else "",
+         "requests": r["requests"], "total_tokens": r["total_tokens"], "cost": r["total_cost"],
+         "actual_cost": r["actual_cost"]}
+        for r in rows
+    ]
+
+
 SPEND_COLUMNS = {"api_key": ("api_key_id", "actual_cost"), "user": ("user_id", "actual_cost"),
                  "account": ("account_id", "account_cost")}
 
@@ -455,5 +475,6 @@ __all__ = [
     "MODEL_SOURCE_ERROR", "StatsError", "StatsFilter", "api_keys_trend", "cache_efficiency", "dashboard_stats",
     "date_range", "filter_from_params", "groups", "make_filter", "model_source_param", "models", "recent_rates",
     "spend",
+    "api_keys_ranking",
     "totals", "trend", "usage_stats", "user_breakdown", "users_ranking",
 ]

@@ -17,7 +17,8 @@ from apikeys.admin import key_expires_cell, key_quota_cell, key_status_badge
 from apikeys.models import ApiKey
 from billing import balance
 from billing.models import BalanceChange
-from core.display import badge, money
+from core.display import badge, money, spend_cell
+from usage import admin_links
 from usage.stats import spend
 from users.forms import UserChangeForm, UserCreationForm
 from users.models import Subscription, User, UserGroupRate
@@ -116,12 +117,14 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     form = UserChangeForm
     add_form = UserCreationForm
     change_password_form = AdminPasswordChangeForm
-    list_display = ("email", "username", "role", "status_badge", "balance_column", "concurrency", "created_at")
+    list_display = (
+        "email", "username", "role", "status_badge", "balance_column", "spend_column", "concurrency", "created_at",
+    )
     list_filter = ("role", "status", "is_staff")
     search_fields = ("email", "username", "notes")
     ordering = ("id",)
     filter_horizontal = ()
-    readonly_fields = ("balance_readonly", "spend_readonly", "last_login", "created_at", "updated_at")
+    readonly_fields = ("balance_readonly", "spend_readonly", "usage_link", "last_login", "created_at", "updated_at")
     inlines = (BalanceChangeInline, ApiKeyInline, SubscriptionInline, UserGroupRateInline)
     # Django's permission fields are apart from subrelay's routing groups, and only superusers see them:
     # subrelay grants everything through the role, the status and the exclusive groups.
@@ -132,7 +135,9 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     })
     fieldsets = (
         (None, {"fields": ("email", "password", "username", "notes")}),
-        (_("Balance"), {"fields": ("balance_readonly", "spend_readonly", "balance_adjustment", "balance_note")}),
+        (_("Balance"), {"fields": (
+            "balance_readonly", "spend_readonly", "usage_link", "balance_adjustment", "balance_note",
+        )}),
         (_("Gateway access"), {"fields": ("role", "status", "is_staff", "concurrency", "allowed_groups")}),
         PERMISSIONS,
         (_("Dates"), {"fields": ("last_login", "created_at", "updated_at")}),
@@ -158,6 +163,19 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     @display(description=_("balance (USD)"), ordering="balance")
     def balance_column(self, obj):
         return money(obj.balance)
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        admin_links.attach_spend(response, "user")
+        return response
+
+    @display(description=_("spend"))
+    def spend_column(self, obj):
+        return spend_cell(getattr(obj, "spend", {}), admin_links.usage_logs_url(user=obj.pk))
+
+    @display(description=_("usage"))
+    def usage_link(self, obj):
+        return admin_links.usage_link(obj, "user")
 
     @display(description=_("balance (USD)"))
     def balance_readonly(self, obj):
