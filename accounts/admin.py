@@ -22,6 +22,8 @@ from accounts.forms import AccountForm, ProxyForm
 from accounts.models import Account, Proxy
 from core.display import badge, bar, confirm_page, confirmed, level, money, none_label, stack, when
 from gateway.probe import probe
+from usage.query import grouped
+from usage.stats import make_filter
 
 ANY_OAUTH = "type == 'oauth' || type == 'setup-token'"
 QUOTA_TYPES = "type == 'apikey' || type == 'bedrock'"
@@ -60,6 +62,28 @@ def test_account(account: Account) -> tuple[str, int]:
     if result.ok:
         return _("“%(name)s” works: %(detail)s") % {"name": account.name, "detail": result.message}, messages.SUCCESS
     return _("“%(name)s” failed: %(detail)s") % {"name": account.name, "detail": result.message}, messages.ERROR
+
+
+def today_by_account(ids) -> dict[int, dict]:
+    """{account id: {requests, errors, account_cost}} since midnight in the admin's zone (usage.stats)."""
+    ids = set(ids)
+    if not ids:
+        return {}
+    today = make_filter(timezone=timezone.get_current_timezone_name(), default_days=1)
+    return {row["account_id"]: row for row in grouped(today, ["account_id"]) if row["account_id"] in ids}
+
+
+def today_summary(row: dict | None) -> str:
+    """`12 requests`, `1 error` (red when any) and the account's cost today."""
+    requests, errors, cost = (row["requests"], row["errors"], row["account_cost"]) if row else (0, 0, None)
+    if not requests:
+        return format_html('<span class="sr-muted">{}</span>', _("no requests today"))
+    pieces = [
+        badge(ngettext("%(count)d request", "%(count)d requests", requests) % {"count": requests}, "grey"),
+        badge(ngettext("%(count)d error", "%(count)d errors", errors) % {"count": errors}, "over" if errors else "ok"),
+        badge(money(cost), "blue", _("The account's cost today (list price × account rate multiplier)")),
+    ]
+    return format_html('<div class="sr-badges">{}{}{}</div>', *pieces)
 
 
 def group_badges(account: Account) -> str:
@@ -124,8 +148,8 @@ class ProxyAdmin(ModelAdmin):
 class AccountAdmin(ModelAdmin):
     form = AccountForm
     list_display = (
-        "name", "type_badge", "groups_column", "state", "quota_column", "usage_column", "priority", "concurrency",
-        "last_used_at",
+        "name", "type_badge", "groups_column", "state", "today_column", "quota_column", "usage_column", "priority",
+        "concurrency", "last_used_at",
     )
     list_filter = ("platform", "type", "status", "schedulable")
     search_fields = ("name", "notes")
@@ -184,6 +208,19 @@ class AccountAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
+    def get_changelist(self, request, **kwargs):
+        """The list's ChangeList, also reading today's numbers of the page's accounts in one query."""
+        base = super().get_changelist(request, **kwargs)
+
+        class AccountChangeList(base):
+            def get_results(self, request):
+                super().get_results(request)
+                today = today_by_account(a.pk for a in self.result_list)
+                for account in self.result_list:
+                    account.today = today.get(account.pk)
+
+        return AccountChangeList
+
     # --- list columns ----------------------------------------------------------------------------
     @display(description=_("groups"))
     def groups_column(self, obj):
@@ -199,6 +236,10 @@ class AccountAdmin(ModelAdmin):
     def state(self, obj):
         label, css = account_state(obj)
         return badge(label, css, obj.error_message if obj.status == Account.Status.ERROR else "")
+
+    @display(description=_("today"))
+    def today_column(self, obj):
+        return today_summary(getattr(obj, "today", None))
 
     @display(description=_("quota"))
     def quota_column(self, obj):
