@@ -312,5 +312,5 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [_admin_static("subrelay/admin.css")],
     "LOGIN": {"form": "users.login.AdminLoginForm"},
-    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "config.sidebar.navigation"},
 }

@@ -171,3 +171,20 @@ def test_a_routed_account_that_left_the_group_is_flagged_not_dropped(client_admi
     response = client_admin.post(url, _group_post(name="stale", **{
         "model_routing-0-0": "claude-*", "model_routing-0-1": [str(gone.pk)]}))
     assert _errors(response, "model_routing") == [f"Row 1: Unknown account (not in this group): {gone.pk}."]
+
+
+def test_editors_and_their_errors_in_chinese(client_admin, make_group, make_account):
+    from groups.models import GroupAccount
+
+    group = make_group("zh")
+    GroupAccount.objects.create(group=group, account=make_account(name="m"))
+    url = reverse("admin:groups_group_change", args=[group.pk])
+    html = client_admin.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "模型模式（可以 * 结尾）" in html and "优先使用的账号" in html and "添加路由" in html
+    response = client_admin.post(url, _group_post(name="zh", **{"model_routing-0-0": "a*b"}),
+                                 HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert _errors(response, "model_routing") == [
+        "第 1 行：“*” 只能出现在模式末尾（前缀，例如 claude-*）。", "第 1 行：请为 “a*b” 至少选择一个账号。",
+    ]
+    account_form = client_admin.get(reverse("admin:accounts_account_add"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "请求的模型（可以 * 结尾）" in account_form.content.decode() and "添加映射" in account_form.content.decode()
