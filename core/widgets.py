@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Column:
-    """One column of the editor: a text input, or a multi-select when `choices` is given."""
+    """One column of the editor: a text input, or a set of checkboxes when `choices` is given."""
 
     def __init__(self, label, *, placeholder="", choices=None):
         self.label, self.placeholder, self.choices = label, placeholder, choices
@@ -31,13 +31,13 @@ class Column:
                 'aria-label="{}" autocomplete="off">', name, value or "", self.placeholder, self.label,
             )
         chosen = {str(v) for v in (value or ())}
-        options = format_html_join(
-            "", '<option value="{}"{}>{}</option>',
-            ((key, " selected" if str(key) in chosen else "", text) for key, text in self.choices),
+        boxes = format_html_join(
+            "", '<label class="sr-rows-check"><input type="checkbox" name="{}" value="{}"{}> {}</label>',
+            ((name, key, " checked" if str(key) in chosen else "", text) for key, text in self.choices),
         )
-        size = max(2, min(6, len(self.choices)))
-        return format_html('<select multiple name="{}" size="{}" class="sr-rows-select" aria-label="{}">{}</select>',
-                           name, size, self.label, options)
+        empty = format_html('<span class="sr-muted">{}</span>', _("nothing to choose yet")) if not self.choices else ""
+        return format_html('<div class="sr-rows-checks" role="group" aria-label="{}">{}{}</div>',
+                           self.label, boxes, empty)
 
 
 class RowsWidget(forms.Widget):

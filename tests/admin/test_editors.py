@@ -122,8 +122,8 @@ def test_routing_rows_choose_the_groups_accounts_by_name(client_admin, make_grou
         GroupAccount.objects.create(group=group, account=account)
     url = reverse("admin:groups_group_change", args=[group.pk])
     html = client_admin.get(url).content.decode()
-    assert f'<option value="{opus.pk}">opus-pool</option>' in html
-    assert "outsider" not in html and f'<option value="{outsider.pk}"' not in html
+    assert f'name="model_routing-__row__-1" value="{opus.pk}"> opus-pool</label>' in html  # a new row's boxes
+    assert f'value="{outsider.pk}"> x</label>' not in html
     response = client_admin.post(url, _group_post(name="routed", **{
         "model_routing-0-0": "claude-opus-*", "model_routing-0-1": [str(opus.pk), str(sonnet.pk)],
         "model_routing-3-0": "claude-sonnet-4-5", "model_routing-3-1": [str(sonnet.pk)],
@@ -132,7 +132,7 @@ def test_routing_rows_choose_the_groups_accounts_by_name(client_admin, make_grou
     group = Group.objects.get(pk=group.pk)
     assert group.model_routing == {"claude-opus-*": [opus.pk, sonnet.pk], "claude-sonnet-4-5": [sonnet.pk]}
     html = client_admin.get(url).content.decode()
-    assert f'<option value="{sonnet.pk}" selected>sonnet-pool</option>' in html
+    assert f'name="model_routing-0-1" value="{sonnet.pk}" checked> sonnet-pool</label>' in html
     assert client_admin.get(f"/api/v1/admin/groups/{group.pk}").json()["data"]["model_routing"] == group.model_routing
 
 
@@ -167,7 +167,7 @@ def test_a_routed_account_that_left_the_group_is_flagged_not_dropped(client_admi
     Group.objects.filter(pk=group.pk).update(model_routing={"claude-*": [gone.pk]})
     url = reverse("admin:groups_group_change", args=[group.pk])
     html = client_admin.get(url).content.decode()
-    assert f'<option value="{gone.pk}" selected>#{gone.pk} (not in this group)</option>' in html
+    assert f'value="{gone.pk}" checked> #{gone.pk} (not in this group)</label>' in html
     response = client_admin.post(url, _group_post(name="stale", **{
         "model_routing-0-0": "claude-*", "model_routing-0-1": [str(gone.pk)]}))
     assert _errors(response, "model_routing") == [f"Row 1: Unknown account (not in this group): {gone.pk}."]
