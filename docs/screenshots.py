@@ -149,10 +149,14 @@ def main():
             page.locator("#id_model_routing tbody tr").last.locator("input[type=text]").fill("gpt*5")
             page.click("button[name=_continue]")
             page.wait_for_load_state("networkidle")
-            page.locator(".field-model_routing, #id_model_routing").first.scroll_into_view_if_needed()
-            page.locator("#id_model_routing").locator("xpath=ancestor::fieldset[1]").screenshot(
-                path=str(out / "admin-group-routing.png"))
+            page.locator(".field-model_routing").first.screenshot(path=str(out / "admin-group-routing.png"))
             print("wrote", out / "admin-group-routing.png")
+            context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": "zh-hans", "url": base}])
+            page.set_viewport_size({"width": 1920, "height": 720})
+            page.goto(f"{base}/admin/accounts/account/")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(out / "admin-accounts-zh.png"))
+            print("wrote", out / "admin-accounts-zh.png")
             browser.close()
     finally:
         server.terminate()
