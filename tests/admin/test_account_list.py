@@ -97,3 +97,22 @@ def test_the_users_own_zone_is_used_on_admin_pages(rf, admin_user):
         middleware(request)
     assert seen == {"/admin/accounts/account/": "Europe/Berlin", "/api/v1/admin/accounts": "UTC"}
     assert timezone.get_current_timezone_name() == "UTC"  # nothing leaks past the request
+
+
+async def test_the_users_own_zone_on_the_async_path(rf, admin_user):
+    from core.timezones import UserTimeZoneMiddleware
+
+    seen = []
+
+    async def view(request):
+        seen.append(timezone.get_current_timezone_name())
+
+    admin_user.time_zone = "Asia/Tokyo"
+    request = rf.get("/admin/")
+
+    async def auser():
+        return admin_user
+
+    request.auser = auser
+    await UserTimeZoneMiddleware(view)(request)
+    assert seen == ["Asia/Tokyo"]
