@@ -5,6 +5,7 @@ Every quota figure shown goes through accounts.quota (used_now / resets_at / usa
 so a lapsed daily or weekly period shows 0 here exactly as the scheduler sees it.
 """
 
+from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
@@ -20,15 +21,14 @@ from accounts import quota
 from accounts.admin_limits import limits_badges
 from accounts.forms import AccountForm, ProxyForm
 from accounts.models import Account, Proxy
-from core.display import badge, bar, confirm_page, confirmed, level, money, none_label, stack
+from core.display import badge, bar, confirm_page, confirmed, level, money, none_label, stack, when
+from gateway.probe import probe
+from usage.query import grouped
+from usage.stats import make_filter
 
 ANY_OAUTH = "type == 'oauth' || type == 'setup-token'"
 QUOTA_TYPES = "type == 'apikey' || type == 'bedrock'"
 BEDROCK = "type == 'bedrock'"
-
-
-def _when(dt) -> str:
-    return timezone.localtime(dt).strftime("%Y-%m-%d %H:%M") if dt else ""
 
 
 def account_state(account: Account, now=None) -> tuple[str, str]:
@@ -38,12 +38,12 @@ def account_state(account: Account, now=None) -> tuple[str, str]:
     if reason is None:
         return str(_("Active")), "ok"
     if reason == "rate limited":
-        return str(_("Rate limited until %(time)s") % {"time": _when(account.rate_limit_reset_at)}), "warn"
+        return str(_("Rate limited until %(time)s") % {"time": when(account.rate_limit_reset_at)}), "warn"
     if reason == "overloaded":
-        return str(_("Overloaded until %(time)s") % {"time": _when(account.overload_until)}), "warn"
+        return str(_("Overloaded until %(time)s") % {"time": when(account.overload_until)}), "warn"
     if reason == "temporarily unschedulable":
         label = _("Paused until %(time)s (%(reason)s)") % {
-            "time": _when(account.temp_unschedulable_until), "reason": account.temp_unschedulable_reason or "-",
+            "time": when(account.temp_unschedulable_until), "reason": account.temp_unschedulable_reason or "-",
         }
         return str(label), "warn"
     if reason == "quota exceeded":
@@ -55,6 +55,44 @@ def account_state(account: Account, now=None) -> tuple[str, str]:
     if account.status == Account.Status.ERROR:
         return str(_("Error: %(message)s") % {"message": account.error_message or "-"}), "over"
     return str(account.get_status_display()), "grey"
+
+
+def test_account(account: Account) -> tuple[str, int]:
+    """(message, messages level) of one minimal request through the account's upstream (gateway.probe)."""
+    result = async_to_sync(probe)(account)
+    if result.ok:
+        return _("“%(name)s” works: %(detail)s") % {"name": account.name, "detail": result.message}, messages.SUCCESS
+    return _("“%(name)s” failed: %(detail)s") % {"name": account.name, "detail": result.message}, messages.ERROR
+
+
+def today_by_account(ids) -> dict[int, dict]:
+    """{account id: {requests, errors, account_cost}} since midnight in the admin's zone (usage.stats)."""
+    ids = set(ids)
+    if not ids:
+        return {}
+    today = make_filter(timezone=timezone.get_current_timezone_name(), default_days=1)
+    return {row["account_id"]: row for row in grouped(today, ["account_id"]) if row["account_id"] in ids}
+
+
+def today_summary(row: dict | None) -> str:
+    """`12 requests`, `1 error` (red when any) and the account's cost today."""
+    requests, errors, cost = (row["requests"], row["errors"], row["account_cost"]) if row else (0, 0, None)
+    if not requests:
+        return format_html('<span class="sr-muted">{}</span>', _("no requests today"))
+    pieces = [
+        badge(ngettext("%(count)d request", "%(count)d requests", requests) % {"count": requests}, "grey"),
+        badge(ngettext("%(count)d error", "%(count)d errors", errors) % {"count": errors}, "over" if errors else "ok"),
+        badge(money(cost), "blue", _("The account's cost today (list price × account rate multiplier)")),
+    ]
+    return format_html('<div class="sr-badges">{}{}{}</div>', *pieces)
+
+
+def group_badges(account: Account) -> str:
+    names = [g.name for g in account.groups.all()]  # prefetched by the changelist
+    if not names:
+        return format_html('<span class="sr-muted">{}</span>', _("no group"))
+    return format_html('<div class="sr-badges">{}</div>',
+                       format_html("".join(["{}"] * len(names)), *(badge(n, "grey") for n in names)))
 
 
 def quota_badges(account: Account, now=None) -> str:
@@ -111,15 +149,16 @@ class ProxyAdmin(ModelAdmin):
 class AccountAdmin(ModelAdmin):
     form = AccountForm
     list_display = (
-        "name", "type_badge", "state", "quota_column", "usage_column", "limits_now", "priority", "concurrency",
-        "last_used_at",
+        "name", "type_badge", "groups_column", "state", "today_column", "quota_column", "usage_column", "limits_now",
+        "priority", "concurrency", "last_used_at",
     )
     list_filter = ("platform", "type", "status", "schedulable")
     search_fields = ("name", "notes")
     ordering = ("priority", "id")
     readonly_fields = ("state_readonly", "usage_readonly", "last_used_at", "created_at", "updated_at")
-    actions = ("reset_quota_selected", "clear_rate_limit_selected", "clear_error_selected")
-    actions_row = ("reset_quota_row", "clear_rate_limit_row", "clear_error_row")
+    actions = ("test_selected", "reset_quota_selected", "clear_rate_limit_selected", "clear_error_selected")
+    actions_row = ("test_row", "reset_quota_row", "clear_rate_limit_row", "clear_error_row")
+    actions_detail = ("test_detail",)
     fieldsets = (
         (None, {"fields": ("name", "platform", "type", "status", "schedulable", "notes")}),
         (_("Credentials"), {"fields": (
@@ -169,7 +208,27 @@ class AccountAdmin(ModelAdmin):
         "quota_weekly_reset_hour": f"({QUOTA_TYPES}) && quota_enabled && quota_weekly_reset_mode == 'fixed'",
     }
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    def get_changelist(self, request, **kwargs):
+        """The list's ChangeList, also reading today's numbers of the page's accounts in one query."""
+        base = super().get_changelist(request, **kwargs)
+
+        class AccountChangeList(base):
+            def get_results(self, request):
+                super().get_results(request)
+                today = today_by_account(a.pk for a in self.result_list)
+                for account in self.result_list:
+                    account.today = today.get(account.pk)
+
+        return AccountChangeList
+
     # --- list columns ----------------------------------------------------------------------------
+    @display(description=_("groups"))
+    def groups_column(self, obj):
+        return group_badges(obj)
+
     @display(description=_("type"), ordering="type")
     def type_badge(self, obj):
         text = "Anthropic | AWS" if obj.type == Account.Type.BEDROCK else f"{obj.get_platform_display()} | " \
@@ -180,6 +239,10 @@ class AccountAdmin(ModelAdmin):
     def state(self, obj):
         label, css = account_state(obj)
         return badge(label, css, obj.error_message if obj.status == Account.Status.ERROR else "")
+
+    @display(description=_("today"))
+    def today_column(self, obj):
+        return today_summary(getattr(obj, "today", None))
 
     @display(description=_("quota"))
     def quota_column(self, obj):
@@ -233,6 +296,11 @@ class AccountAdmin(ModelAdmin):
             action_name=action_name,
         )
 
+    @admin.action(description=_("Test (one minimal request)"), permissions=["change"])
+    def test_selected(self, request, queryset):
+        for account in queryset:
+            self.message_user(request, *test_account(account))
+
     @admin.action(description=_("Reset quota"), permissions=["change"])
     def reset_quota_selected(self, request, queryset):
         if not confirmed(request):
@@ -257,6 +325,16 @@ class AccountAdmin(ModelAdmin):
 
     def _changelist(self):
         return redirect(reverse("admin:accounts_account_changelist"))
+
+    @action(description=_("Test"), url_path="test", permissions=["change"], icon="network_check")
+    def test_row(self, request, object_id):
+        self.message_user(request, *test_account(get_object_or_404(Account, pk=object_id)))
+        return self._changelist()
+
+    @action(description=_("Test"), url_path="test-detail", permissions=["change"], icon="network_check")
+    def test_detail(self, request, object_id):
+        self.message_user(request, *test_account(get_object_or_404(Account, pk=object_id)))
+        return redirect(reverse("admin:accounts_account_change", args=[object_id]))
 
     @action(description=_("Reset quota"), url_path="reset-quota", permissions=["change"], icon="restart_alt")
     def reset_quota_row(self, request, object_id):

@@ -14,6 +14,7 @@ from unfold.widgets import (
     UnfoldAdminCheckboxSelectMultipleWidget,
     UnfoldAdminDecimalFieldWidget,
     UnfoldAdminPasswordWidget,
+    UnfoldAdminRadioSelectWidget,
     UnfoldAdminSelectWidget,
     UnfoldBooleanSwitchWidget,
 )
@@ -21,6 +22,7 @@ from unfold.widgets import (
 from accounts import quota
 from accounts.models import Account, Proxy
 from accounts.services import platform_type_error
+from core.pattern_fields import ModelListField, ModelMappingField
 from groups.models import Group
 
 KEEP_HINT = _("Leave empty to keep the stored value.")
@@ -29,6 +31,16 @@ WEEKDAYS = [
     (4, _("Thursday")), (5, _("Friday")), (6, _("Saturday")),
 ]
 HOURS = [(h, f"{h:02d}:00") for h in range(24)]
+# Regions that serve Anthropic models on Bedrock; the cross-region prefix (us., eu., apac., ...) follows.
+BEDROCK_REGIONS = [
+    ("us-east-1", "us-east-1 (N. Virginia)"), ("us-east-2", "us-east-2 (Ohio)"), ("us-west-2", "us-west-2 (Oregon)"),
+    ("us-gov-west-1", "us-gov-west-1 (GovCloud)"), ("ca-central-1", "ca-central-1 (Canada)"),
+    ("eu-central-1", "eu-central-1 (Frankfurt)"), ("eu-west-1", "eu-west-1 (Ireland)"),
+    ("eu-west-3", "eu-west-3 (Paris)"), ("eu-north-1", "eu-north-1 (Stockholm)"),
+    ("ap-northeast-1", "ap-northeast-1 (Tokyo)"), ("ap-northeast-2", "ap-northeast-2 (Seoul)"),
+    ("ap-south-1", "ap-south-1 (Mumbai)"), ("ap-southeast-1", "ap-southeast-1 (Singapore)"),
+    ("ap-southeast-2", "ap-southeast-2 (Sydney)"),
+]
 
 
 def plain_amount(value: Decimal | None) -> str:
@@ -96,6 +108,14 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
         label=_("Enable quota limit"), required=False, widget=UnfoldBooleanSwitchWidget,
         help_text=_("API key and Bedrock accounts only. Turning it off clears the three limits."),
     )
+    model_mapping = ModelMappingField(
+        label=_("Model mapping"),
+        help_text=_("One row per requested model; a name ending with * maps every model it prefixes. With rows, "
+                    "only the models listed here are served."),
+    )
+    allowed_models = ModelListField(
+        label=_("Allowed models"), help_text=_("No rows = every model; a name ending with * allows a prefix."),
+    )
     groups = forms.ModelMultipleChoiceField(
         label=_("Groups"), queryset=Group.objects.order_by("sort_order", "id"), required=False,
         widget=UnfoldAdminCheckboxSelectMultipleWidget,
@@ -108,7 +128,7 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
             if f.editable and not f.primary_key and f.name not in Account.RUNTIME_FIELDS
         ]
         widgets = {
-            "bedrock_auth_mode": UnfoldAdminSelectWidget,
+            "bedrock_auth_mode": UnfoldAdminRadioSelectWidget,
             "quota_weekly_reset_day": UnfoldAdminSelectWidget(choices=WEEKDAYS),
         }
 
@@ -137,11 +157,25 @@ class AccountForm(SecretFieldsMixin, forms.ModelForm):
             "Only for OAuth / setup-token accounts: bill every cache write as this TTL. Ignored for other types."
         )
         self.fields["bedrock_auth_mode"].help_text = _("SigV4 needs access key ID and secret; API key mode one key.")
+        self.fields["aws_region"] = forms.ChoiceField(
+            label=self.fields["aws_region"].label, choices=self._region_choices(), required=False,
+            widget=UnfoldAdminSelectWidget, initial="us-east-1",
+            help_text=_("The region requests are signed for and sent to; it picks the cross-region inference "
+                        "profile (us., eu., apac., …)."),
+        )
+        self.fields["aws_force_global"].help_text = _(
+            "Use the global. inference profile whatever the region (models that offer one)."
+        )
         self.initial["quota_enabled"] = quota.has_limits(self.instance) if self.instance.pk else False
         for name in self.ACCOUNT_LIMIT_FIELDS:
             self.fields[name].required = False
         if self.instance.pk:
             self.initial["groups"] = list(self.instance.groups.values_list("pk", flat=True))
+
+    def _region_choices(self):
+        stored = self.instance.aws_region
+        known = [code for code, _label in BEDROCK_REGIONS]
+        return BEDROCK_REGIONS + ([(stored, stored)] if stored and stored not in known else [])
 
     def clean(self):
         cleaned = self.keep_empty_secrets(super().clean())

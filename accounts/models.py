@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import limits, quota
 from accounts.signals import send_scheduling_changed
+from core import patterns
 from core.columns import ClampedIntegerField, within_columns
 from core.fields import EncryptedTextField
 from core.money import MoneyField
@@ -266,7 +267,7 @@ class Account(models.Model):
         return self.unschedulable_reason(now) is None
 
     def supports_model(self, model: str) -> bool:
-        if self.allowed_models and model not in self.allowed_models:
+        if self.allowed_models and patterns.best_match(self.allowed_models, model) is None:
             return False
         return not self.model_mapping or self.mapped_model(model) is not None
 
@@ -277,16 +278,11 @@ class Account(models.Model):
         """
         if not self.model_mapping:
             return model
-        if model in self.model_mapping:
-            return self.model_mapping[model] or model
-        best = None
-        for pattern, target in self.model_mapping.items():
-            prefix_match = pattern.endswith("*") and model.startswith(pattern[:-1])
-            if prefix_match and (best is None or len(pattern) > len(best[0])):
-                best = (pattern, target)
-        if best is None:
+        pattern = patterns.best_match(self.model_mapping, model)
+        if pattern is None:
             return None
-        return best[1] if best[1] and not best[1].endswith("*") else model
+        target = self.model_mapping[pattern]
+        return target if target and not patterns.is_wildcard(target) else model
 
     @property
     def effective_load_factor(self) -> int:

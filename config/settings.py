@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.timezones.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -165,7 +166,8 @@ LOGIN_REDIRECT_URL = "admin:index"  # /admin/login/ opened directly has no ?next
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = "UTC"
+TIME_ZONE = env("TIME_ZONE", default="UTC")  # the zone the admin shows dates in, unless the user has their own
+FORMAT_MODULE_PATH = ["config.formats"]  # one date-time format with its zone, in every language
 USE_I18N = True
 USE_TZ = True
 
@@ -315,5 +317,5 @@ UNFOLD = {
     "SHOW_VIEW_ON_SITE": False,
     "STYLES": [_admin_static("subrelay/admin.css")],
     "LOGIN": {"form": "users.login.AdminLoginForm"},
-    "SIDEBAR": {"show_search": True, "show_all_applications": True},
+    "SIDEBAR": {"show_search": True, "show_all_applications": True, "navigation": "config.sidebar.navigation"},
 }

@@ -96,3 +96,12 @@ def confirm_page(model_admin, request, *, question, rows, detail_label, confirm_
 
 def confirmed(request) -> bool:
     return request.method == "POST" and request.POST.get("confirm") == "yes"
+
+
+def when(value) -> str:
+    """A date-time as the whole admin shows it: local to the active zone, with the zone ("2026-12-01 19:35 CST")."""
+    from django.utils import formats, timezone
+
+    if not value:
+        return ""
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")

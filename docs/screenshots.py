@@ -1,5 +1,7 @@
-"""Screenshots of the admin for the docs: account list (quota badges at several thresholds), the
-drag-sortable group list, the API key form, the usage dashboard, usage logs and the price table.
+"""Screenshots of the admin for the docs: account list (groups, today's numbers, quota badges at several
+thresholds), the drag-sortable group list, the API key form, the Bedrock account form, the model mapping
+editor and the group routing editor (with a validation message), the usage dashboard, usage logs and the
+price table.
 
     .venv/bin/python docs/screenshots.py            # writes docs/admin-*.png
     .venv/bin/python docs/screenshots.py admin-dashboard.png   # only the named ones
@@ -78,7 +80,26 @@ def seed():
                                        expires_at=now + timedelta(days=12))
     ApiKey.objects.filter(pk=key.pk).update(quota_used=D("17.50"))
     ApiKey.objects.create_key(user=user, name="laptop", group=groups[1])
-    return admin, key, bedrock
+    bedrock.model_mapping = {"claude-*": "claude-sonnet-4-5", "fast": "claude-haiku-4-5"}
+    bedrock.allowed_models = ["claude-sonnet-4-5", "claude-haiku-*"]
+    bedrock.save()
+    groups[0].model_routing_enabled = True
+    groups[0].model_routing = {"claude-opus-*": [pool1.pk, pool2.pk], "claude-haiku-4-5": [bedrock.pk]}
+    groups[0].save()
+    _usage(user, key, (pool1, 42, 1, "3.20"), (pool2, 17, 0, "1.05"), (bedrock, 8, 2, "0.64"))
+    return admin, key, bedrock, groups[0]
+
+
+def _usage(user, key, *rows):
+    """Today's usage of a few accounts: (account, requests, errors of them, total cost)."""
+    from billing.models import UsageLog
+
+    for account, requests, errors, cost in rows:
+        for i in range(requests):
+            UsageLog.objects.create(
+                request_id=f"{account.pk}-{i}", user=user, api_key=key, account=account, model="claude-sonnet-4-5",
+                status=529 if i < errors else 200, total_cost=D(cost) / requests, actual_cost=D(cost) / requests,
+            )
 
 
 def seed_usage(key):
@@ -127,7 +148,7 @@ def main():
     from playwright.sync_api import sync_playwright
 
     call_command("migrate", verbosity=0)
-    admin, key, bedrock = seed()
+    admin, key, bedrock, group = seed()
     seed_usage(key)
     server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
     server.daemon = True
@@ -166,6 +187,28 @@ def main():
                 page.wait_for_load_state("networkidle")
                 page.screenshot(path=str(out / filename))
                 print("wrote", out / filename)
+            page.set_viewport_size({"width": 1600, "height": 1000})
+            page.goto(f"{base}/admin/accounts/account/{bedrock.pk}/change/")
+            page.wait_for_load_state("networkidle")
+            page.click("#id_model_mapping .sr-rows-add")
+            page.locator("#id_model_mapping tbody tr").last.locator("input").first.fill("claude-opus-*")
+            editor = page.locator("#id_model_mapping").locator("xpath=ancestor::fieldset[1]")
+            editor.screenshot(path=str(out / "admin-model-mapping.png"))
+            print("wrote", out / "admin-model-mapping.png")
+            page.goto(f"{base}/admin/groups/group/{group.pk}/change/")
+            page.wait_for_load_state("networkidle")
+            page.click("#id_model_routing .sr-rows-add")
+            page.locator("#id_model_routing tbody tr").last.locator("input[type=text]").fill("gpt*5")
+            page.click("button[name=_continue]")
+            page.wait_for_load_state("networkidle")
+            page.locator(".field-model_routing").first.screenshot(path=str(out / "admin-group-routing.png"))
+            print("wrote", out / "admin-group-routing.png")
+            context.add_cookies([{"name": settings.LANGUAGE_COOKIE_NAME, "value": "zh-hans", "url": base}])
+            page.set_viewport_size({"width": 1920, "height": 720})
+            page.goto(f"{base}/admin/accounts/account/")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(out / "admin-accounts-zh.png"))
+            print("wrote", out / "admin-accounts-zh.png")
             browser.close()
     finally:
         server.terminate()

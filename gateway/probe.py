@@ -33,8 +33,9 @@ def _model_for(account, dialect) -> str:
     mapped = [m for m in (account.model_mapping or {}) if not m.endswith("*")]
     if mapped:
         return mapped[0]
-    if account.allowed_models:
-        return account.allowed_models[0]
+    exact = [m for m in (account.allowed_models or []) if not m.endswith("*")]
+    if exact:
+        return exact[0]
     return dialect.probe_model
 
 

@@ -12,6 +12,7 @@ from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 
 from core.display import badge
+from groups.forms import GroupForm
 from groups.models import Group, GroupAccount, Platform
 
 PLATFORM_COLOURS = {Platform.ANTHROPIC: "warn", Platform.OPENAI: "ok", Platform.GEMINI: "blue"}
@@ -30,6 +31,7 @@ class GroupAccountInline(TabularInline):
 
 @admin.register(Group)
 class GroupAdmin(ModelAdmin):
+    form = GroupForm
     list_display = (
         "name", "platform_pill", "status", "subscription_type", "rate_multiplier", "account_count", "id_label",
     )

@@ -34,6 +34,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts import limits
+from core import patterns
 from core.store import get_store
 from gateway import slots
 from gateway.scheduler import snapshot, sticky
@@ -116,13 +117,8 @@ def _routed_ids(routing: dict | None, model: str) -> set[int] | None:
     """The account ids the group routes this model to: exact pattern, then the longest `prefix*`."""
     if not routing:
         return None
-    ids = routing.get(model)
-    if ids is None:
-        best = max(
-            (p for p in routing if isinstance(p, str) and p.endswith("*") and model.startswith(p[:-1])),
-            key=len, default=None,
-        )
-        ids = routing.get(best) if best else None
+    best = patterns.best_match(routing, model)
+    ids = routing.get(best) if best is not None else None
     if not isinstance(ids, list) or not ids:
         return None
     wanted = set()

@@ -125,10 +125,10 @@ def test_bedrock_auth_mode_shows_matching_fields(admin_page):
     page.goto(f"{page.base}/admin/accounts/account/add/")
     page.wait_for_load_state("networkidle")  # Alpine binds the conditional fields after load
     page.select_option("#id_type", "bedrock")
-    page.select_option("#id_bedrock_auth_mode", "sigv4")
+    page.check("input[name=bedrock_auth_mode][value=sigv4]")  # a radio: SigV4 / Bedrock API key
     expect(page.locator("#id_aws_secret_access_key")).to_be_visible()
     expect(page.locator("#id_api_key")).to_be_hidden()
-    page.select_option("#id_bedrock_auth_mode", "apikey")
+    page.check("input[name=bedrock_auth_mode][value=apikey]")
     expect(page.locator("#id_api_key")).to_be_visible()
     expect(page.locator("#id_aws_secret_access_key")).to_be_hidden()
 
