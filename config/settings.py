@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apikeys",
     "gateway",
     "billing",
+    "portal",
 ]
 
 # The gateway routes (/v1/*, /v1beta/*) bypass all of these: see config/asgi.py.

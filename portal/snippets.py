@@ -1,0 +1,64 @@
+"""Copy-paste snippets for calling the gateway: the anthropic and openai SDKs, Claude Code and curl, with
+the portal's own address as the base URL and the key filled in (its secret when the page has it, right
+after creating or resetting it; otherwise a placeholder naming the key)."""
+
+from dataclasses import dataclass
+
+from django.utils.translation import gettext_lazy as _
+
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash"}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    slug: str
+    title: str
+    language: str
+    text: str
+
+
+def base_url(request) -> str:
+    """The address this portal is served at: clients call the gateway at the same host."""
+    return request.build_absolute_uri("/").rstrip("/")
+
+
+def for_key(request, key, secret: str | None) -> list[Snippet]:
+    url = base_url(request)
+    token = secret or f"<{key.prefix}…>"
+    platform = key.group.platform if key.group else "anthropic"
+    model = DEFAULT_MODELS.get(platform, DEFAULT_MODELS["anthropic"])
+    claude_model = model if platform == "anthropic" else DEFAULT_MODELS["anthropic"]
+    openai_model = model if platform == "openai" else DEFAULT_MODELS["openai"]
+    return [
+        Snippet("anthropic", _("Anthropic SDK (Python)"), "python", (
+            "import anthropic\n\n"
+            f'client = anthropic.Anthropic(base_url="{url}", api_key="{token}")\n'
+            "reply = client.messages.create(\n"
+            f'    model="{claude_model}", max_tokens=256,\n'
+            '    messages=[{"role": "user", "content": "Hello"}],\n'
+            ")\n"
+            "print(reply.content[0].text)\n"
+        )),
+        Snippet("openai", _("OpenAI SDK (Python)"), "python", (
+            "from openai import OpenAI\n\n"
+            f'client = OpenAI(base_url="{url}/v1", api_key="{token}")\n'
+            "reply = client.chat.completions.create(\n"
+            f'    model="{openai_model}",\n'
+            '    messages=[{"role": "user", "content": "Hello"}],\n'
+            ")\n"
+            "print(reply.choices[0].message.content)\n"
+        )),
+        Snippet("claude-code", _("Claude Code"), "sh", (
+            f"export ANTHROPIC_BASE_URL={url}\n"
+            f"export ANTHROPIC_AUTH_TOKEN={token}\n"
+            "claude\n"
+        )),
+        Snippet("curl", _("curl"), "sh", (
+            f"curl {url}/v1/messages \\\n"
+            f'  -H "x-api-key: {token}" \\\n'
+            '  -H "anthropic-version: 2023-06-01" \\\n'
+            '  -H "content-type: application/json" \\\n'
+            f"  -d '{{\"model\": \"{claude_model}\", \"max_tokens\": 256, "
+            "\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n"
+        )),
+    ]
