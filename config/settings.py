@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "apikeys",
     "gateway",
     "billing",
+    "usage",
     "portal",
 ]
 
@@ -256,6 +257,13 @@ FALLBACK_WAIT_TIMEOUT = env.float("FALLBACK_WAIT_TIMEOUT", default=30.0)
 FALLBACK_MAX_WAITING = env.int("FALLBACK_MAX_WAITING", default=100)
 SCHEDULER_SNAPSHOT_MAX_AGE = env.float("SCHEDULER_SNAPSHOT_MAX_AGE", default=60.0)
 LAST_USED_FLUSH_INTERVAL = env.float("LAST_USED_FLUSH_INTERVAL", default=10.0)
+# Usage rollups (usage/): the aggregation re-reads this many seconds before its watermark for late charges.
+USAGE_AGGREGATION_INTERVAL = env.int("USAGE_AGGREGATION_INTERVAL", default=60)
+USAGE_AGGREGATION_OVERLAP = env.int("USAGE_AGGREGATION_OVERLAP", default=120)
+# Raw usage logs older than this many days are deleted (rollups stay); 0 keeps them for ever.
+USAGE_LOG_RETENTION_DAYS = env.int("USAGE_LOG_RETENTION_DAYS", default=90)
+# Seconds the admin statistics endpoints keep an answer (keyed by every filter).
+USAGE_STATS_CACHE_TTL = env.int("USAGE_STATS_CACHE_TTL", default=30)
 # Pool-mode accounts whose same-account retries all failed sit out this long (spec S3).
 POOL_MODE_COOLDOWN_MINUTES = env.int("POOL_MODE_COOLDOWN_MINUTES", default=1)
 POOL_MODE_RETRY_DELAY = env.float("POOL_MODE_RETRY_DELAY", default=0.5)

@@ -1,0 +1,127 @@
+"""Filling the rollups: the periodic aggregation from the watermark, range rebuilds, raw-log retention.
+
+Each run rebuilds whole UTC hours from `watermark − overlap` (floored to the hour) up to now, then the
+days (in TIME_ZONE) those hours touch from the hourly rows, and moves the watermark to now. Charges
+that land a little late (their log's created_at is before the watermark) are picked up by the overlap.
+Runs hold a lock on the watermark row, so two never interleave. Hourly rows are summed into days, so
+TIME_ZONE must be a whole number of hours from UTC.
+"""
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min, Sum
+from django.db.models.functions import TruncDay, TruncHour
+from django.utils import timezone
+
+from billing.models import UsageLog
+from usage.models import DIMENSIONS, MEASURES, AggregationState, DailyUsage, HourlyUsage
+from usage.query import RAW_SUMS
+
+log = logging.getLogger(__name__)
+BATCH = 2000
+
+
+def _floor_hour(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _day_start(moment: dt.datetime) -> dt.datetime:
+    local = moment.astimezone(ZoneInfo(settings.TIME_ZONE))
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def retention_horizon(now: dt.datetime) -> dt.datetime | None:
+    """Raw logs before this may be gone: rebuilding hours before it would lose their rollups."""
+    days = settings.USAGE_LOG_RETENTION_DAYS
+    return _floor_hour(now - dt.timedelta(days=days)) + dt.timedelta(hours=1) if days > 0 else None
+
+
+def _rebuild(start: dt.datetime, until: dt.datetime) -> int:
+    """Rollups of [start, until) from raw logs (start is an hour boundary); the number of logs read."""
+    HourlyUsage.objects.filter(bucket__gte=start).delete()
+    raw = UsageLog.objects.filter(created_at__gte=start, created_at__lt=until)
+    rows = (
+        raw.annotate(bucket_=TruncHour("created_at", tzinfo=dt.UTC))
+        .values("bucket_", *DIMENSIONS).annotate(**RAW_SUMS).order_by()
+    )
+    count = 0
+    batch = []
+    for row in rows.iterator(chunk_size=BATCH):
+        count += row["requests"]
+        batch.append(HourlyUsage(bucket=row.pop("bucket_"), **{k: (v or 0) if k in MEASURES else v
+                                                                 for k, v in row.items()}))
+        if len(batch) >= BATCH:
+            HourlyUsage.objects.bulk_create(batch)
+            batch = []
+    HourlyUsage.objects.bulk_create(batch)
+
+    day = _day_start(start)
+    DailyUsage.objects.filter(bucket__gte=day).delete()
+    days = (
+        HourlyUsage.objects.filter(bucket__gte=day)
+        .annotate(bucket_=TruncDay("bucket", tzinfo=ZoneInfo(settings.TIME_ZONE)))
+        .values("bucket_", *DIMENSIONS).annotate(**{f"{m}_": Sum(m) for m in MEASURES}).order_by()
+    )
+    batch = []
+    for row in days.iterator(chunk_size=BATCH):
+        values = {k: row[k] for k in DIMENSIONS} | {m: row[f"{m}_"] for m in MEASURES}
+        batch.append(DailyUsage(bucket=row["bucket_"], **values))
+        if len(batch) >= BATCH:
+            DailyUsage.objects.bulk_create(batch)
+            batch = []
+    DailyUsage.objects.bulk_create(batch)
+    return count
+
+
+def aggregate(since: dt.datetime | None = None, now: dt.datetime | None = None) -> dict:
+    """Bring the rollups up to now; `since` rebuilds from there instead of from the watermark (backfill).
+
+    Returns {"start", "watermark", "logs"}: the first rebuilt hour, the new watermark, logs aggregated."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        state, _ = AggregationState.objects.select_for_update().get_or_create(pk=1)
+        if since is None and state.watermark is not None:
+            since = state.watermark - dt.timedelta(seconds=settings.USAGE_AGGREGATION_OVERLAP)
+        if since is None:
+            since = UsageLog.objects.aggregate(first=Min("created_at"))["first"] or now
+        start = _floor_hour(min(since, now))
+        horizon = retention_horizon(now)
+        if horizon is not None and state.watermark is not None and start < horizon:
+            start = horizon
+        logs = _rebuild(start, now)
+        state.watermark = now
+        state.save(update_fields=["watermark", "updated_at"])
+    return {"start": start, "watermark": now, "logs": logs}
+
+
+def run_aggregation() -> int:
+    """The periodic task (every minute)."""
+    return aggregate()["logs"]
+
+
+def purge_old_logs(now: dt.datetime | None = None, batch_size: int = 5000) -> int:
+    """Delete raw logs older than USAGE_LOG_RETENTION_DAYS, in batches; only logs already in the rollups."""
+    days = settings.USAGE_LOG_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=days)
+    mark = AggregationState.objects.filter(pk=1).values_list("watermark", flat=True).first()
+    if mark is None:
+        return 0
+    cutoff = min(cutoff, mark)
+    deleted = 0
+    while True:
+        old = UsageLog.objects.filter(created_at__lt=cutoff).order_by("id")
+        ids = list(old.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            break
+        with transaction.atomic():
+            deleted += UsageLog.objects.filter(pk__in=ids).delete()[0]
+    if deleted:
+        log.info("deleted %d usage logs older than %s", deleted, cutoff.isoformat())
+    return deleted
