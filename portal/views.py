@@ -34,13 +34,12 @@ def _page(request, template, status=200, **context):
     """Render a portal page with the admin theme's colours, styles and fonts (unfold's own static)."""
     theme = admin.site.each_context(request)
     context = {**{k: theme[k] for k in THEME_KEYS if k in theme}, **context}
-    response = render(request, template, context, status=status)
-    response["Cache-Control"] = "no-store"  # pages may carry a secret shown once
-    return response
+    return render(request, template, context, status=status)
 
 
 def portal_page(view):
-    """Signed-in end users only: visitors go to the sign-in page, staff to the admin."""
+    """Signed-in end users only: visitors go to the sign-in page, staff to the admin. Never cached: a page
+    may carry a secret shown once."""
 
     @functools.wraps(view)
     @never_cache
