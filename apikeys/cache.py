@@ -36,6 +36,10 @@ NEGATIVE_TTL = 30
 _MISSING = object()
 
 
+DECIMALS = ("quota", "quota_used", "user_balance", "rate_multiplier", "rate_limit_5h", "rate_limit_1d",
+            "rate_limit_7d")
+
+
 @dataclass(frozen=True)
 class KeySnapshot:
     """What key auth and charging need to know about a key, its user and its group."""
@@ -58,10 +62,16 @@ class KeySnapshot:
     group_is_subscription: bool = False
     # The user's own multiplier for the group if set, else the group's (<= 0 is read as 1 by billing).
     rate_multiplier: Decimal = Decimal(1)
+    # Spend windows' limits (USD, 0 = off; usage is read through apikeys.windows), key concurrency and RPM.
+    rate_limit_5h: Decimal = Decimal(0)
+    rate_limit_1d: Decimal = Decimal(0)
+    rate_limit_7d: Decimal = Decimal(0)
+    concurrency: int = 0
+    rpm_limit: int = 0
 
     def to_json(self) -> str:
         data = asdict(self)
-        for name in ("quota", "quota_used", "user_balance", "rate_multiplier"):
+        for name in DECIMALS:
             data[name] = str(data[name])
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
         return json.dumps(data)
@@ -69,8 +79,9 @@ class KeySnapshot:
     @classmethod
     def from_json(cls, raw) -> "KeySnapshot":
         data = json.loads(raw)
-        for name in ("quota", "quota_used", "user_balance", "rate_multiplier"):
-            data[name] = Decimal(data[name])
+        for name in DECIMALS:
+            if name in data:  # one written before a field existed takes its default
+                data[name] = Decimal(data[name])
         data["expires_at"] = datetime.fromisoformat(data["expires_at"]) if data["expires_at"] else None
         data["ip_whitelist"] = tuple(data["ip_whitelist"])
         data["ip_blacklist"] = tuple(data["ip_blacklist"])
@@ -99,6 +110,8 @@ def load_snapshot(key_hash: str) -> KeySnapshot | None:
         ip_whitelist=tuple(key.ip_whitelist or ()), ip_blacklist=tuple(key.ip_blacklist or ()),
         quota=key.quota, quota_used=key.quota_used, expires_at=key.expires_at,
         user_id=user.pk, user_status=user.status, user_balance=user.balance, user_concurrency=user.concurrency,
+        rate_limit_5h=key.rate_limit_5h, rate_limit_1d=key.rate_limit_1d, rate_limit_7d=key.rate_limit_7d,
+        concurrency=key.concurrency, rpm_limit=key.rpm_limit,
     )
     if group is None:
         return snapshot

@@ -34,6 +34,8 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 MAX_QUOTA = Decimal(1_000_000_000)  # far below what the BIGINT nano-dollar column holds
+MAX_KEY_CONCURRENCY = 10_000
+MAX_KEY_RPM = 1_000_000
 
 
 @within_columns
@@ -64,9 +66,26 @@ class ApiKey(models.Model):
     quota_used = MoneyField(_("quota used (USD)"), default=0)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
-    rate_limit_5h = MoneyField(_("5h limit (USD)"), default=0, validators=[MinValueValidator(0)])
-    rate_limit_1d = MoneyField(_("1d limit (USD)"), default=0, validators=[MinValueValidator(0)])
-    rate_limit_7d = MoneyField(_("7d limit (USD)"), default=0, validators=[MinValueValidator(0)])
+    rate_limit_5h = MoneyField(
+        _("5h limit (USD)"), default=0, help_text=_("spend cap per 5 hours from the first charge; 0 = off"),
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_QUOTA)],
+    )
+    rate_limit_1d = MoneyField(
+        _("1d limit (USD)"), default=0, help_text=_("spend cap per day (UTC, from the start of the day); 0 = off"),
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_QUOTA)],
+    )
+    rate_limit_7d = MoneyField(
+        _("7d limit (USD)"), default=0, help_text=_("spend cap per 7 days (from the start of a day, UTC); 0 = off"),
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_QUOTA)],
+    )
+    concurrency = models.PositiveIntegerField(
+        _("concurrency"), default=0, validators=[MaxValueValidator(MAX_KEY_CONCURRENCY)],
+        help_text=_("parallel requests of this key; 0 = only the user's limit"),
+    )
+    rpm_limit = models.PositiveIntegerField(
+        _("requests per minute"), default=0, validators=[MaxValueValidator(MAX_KEY_RPM)],
+        help_text=_("requests of this key in any 60 seconds; 0 = unlimited"),
+    )
     usage_5h = MoneyField(default=0)
     usage_1d = MoneyField(default=0)
     usage_7d = MoneyField(default=0)
@@ -93,6 +112,10 @@ class ApiKey(models.Model):
 
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and (now or timezone.now()) > self.expires_at
+
+    @property
+    def has_windows(self) -> bool:
+        return self.rate_limit_5h > 0 or self.rate_limit_1d > 0 or self.rate_limit_7d > 0
 
     @property
     def has_quota(self) -> bool:

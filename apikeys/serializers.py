@@ -1,10 +1,11 @@
 """API keys over REST: request bodies and answers. The rules stay in apikeys.services; these read the
 request into the typed values the services take (absent = unchanged on an update)."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apikeys import services
+from apikeys import services, windows
 from apikeys.models import ApiKey
 from core.rest import ApiError
 from core.serializers import Answer, Bool, Choice, Id, ModelBody, StrictInteger
@@ -26,13 +27,78 @@ class KeyOut(Answer):
     ip_whitelist = serializers.ListField(child=serializers.CharField(), read_only=True)
     ip_blacklist = serializers.ListField(child=serializers.CharField(), read_only=True)
 
+    usage_5h = serializers.SerializerMethodField()
+    usage_1d = serializers.SerializerMethodField()
+    usage_7d = serializers.SerializerMethodField()
+    window_5h_start = serializers.SerializerMethodField()
+    window_1d_start = serializers.SerializerMethodField()
+    window_7d_start = serializers.SerializerMethodField()
+    window_5h_resets_at = serializers.SerializerMethodField()
+    window_1d_resets_at = serializers.SerializerMethodField()
+    window_7d_resets_at = serializers.SerializerMethodField()
+
     class Meta:
         model = ApiKey
         fields = [
             "id", "user_id", "name", "key_prefix", "masked_key", "group_id", "group", "status", "ip_whitelist",
             "ip_blacklist", "quota", "quota_used", "expires_at", "last_used_at", "created_at", "updated_at",
+            "rate_limit_5h", "rate_limit_1d", "rate_limit_7d", "usage_5h", "usage_1d", "usage_7d",
+            "window_5h_start", "window_1d_start", "window_7d_start",
+            "window_5h_resets_at", "window_1d_resets_at", "window_7d_resets_at", "concurrency", "rpm_limit",
         ]
         read_only_fields = fields
+
+    def _window(self, key, name: str) -> dict:
+        """A window as it stands now: an elapsed one shows 0 used and no start (spec §2.5)."""
+        now = self.context.setdefault("now", timezone.now())
+        window = next(w for w in windows.of(key) if w.name == name)
+        return window.report(now)
+
+    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=9, coerce_to_string=False))
+    def get_usage_5h(self, key):
+        return self._window(key, "5h")["used"]
+
+    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=9, coerce_to_string=False))
+    def get_usage_1d(self, key):
+        return self._window(key, "1d")["used"]
+
+    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=9, coerce_to_string=False))
+    def get_usage_7d(self, key):
+        return self._window(key, "7d")["used"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_5h_start(self, key):
+        return self._window(key, "5h")["window_start"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_1d_start(self, key):
+        return self._window(key, "1d")["window_start"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_7d_start(self, key):
+        return self._window(key, "7d")["window_start"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_5h_resets_at(self, key):
+        return self._window(key, "5h")["resets_at"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_1d_resets_at(self, key):
+        return self._window(key, "1d")["resets_at"]
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_window_7d_resets_at(self, key):
+        return self._window(key, "7d")["resets_at"]
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        # Method fields return Python values: the answer holds the same JSON types as the model fields.
+        money, stamp = serializers.DecimalField(20, 9, coerce_to_string=False), serializers.DateTimeField()
+        for name in windows.NAMES:
+            data[f"usage_{name}"] = money.to_representation(data[f"usage_{name}"])
+            for field in (f"window_{name}_start", f"window_{name}_resets_at"):
+                data[field] = None if data[field] is None else stamp.to_representation(data[field])
+        return data
 
 
 class CreatedKeyOut(KeyOut):
@@ -68,7 +134,10 @@ class KeyBody(ModelBody):
 
     class Meta:
         model = ApiKey
-        fields = ["name", "group_id", "quota", "ip_whitelist", "ip_blacklist"]
+        fields = [
+            "name", "group_id", "quota", "ip_whitelist", "ip_blacklist", "rate_limit_5h", "rate_limit_1d",
+            "rate_limit_7d", "concurrency", "rpm_limit",
+        ]
 
     def validate_group_id(self, pk):
         if pk is None:
@@ -99,13 +168,14 @@ class KeyCreateBody(KeyBody):
 class KeyUpdateBody(KeyBody):
     status = Choice(services.USER_SETTABLE_STATUSES, required=False)
     reset_quota = Bool(required=False, help_text="true zeroes quota_used (and reactivates an exhausted key)")
+    reset_rate_limit_usage = Bool(required=False, help_text="true zeroes the 5h, 1d and 7d windows' usage")
     expires_at = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False,
         help_text='RFC 3339 timestamp; "" removes the expiry; null or absent leaves it',
     )
 
     class Meta(KeyBody.Meta):
-        fields = [*KeyBody.Meta.fields, "status", "reset_quota", "expires_at"]
+        fields = [*KeyBody.Meta.fields, "status", "reset_quota", "reset_rate_limit_usage", "expires_at"]
 
     def validate_expires_at(self, value):
         return services.parse_expires_at(value)  # KeyRuleError: "Invalid expires_at format: ..."
@@ -113,4 +183,5 @@ class KeyUpdateBody(KeyBody):
     def changes(self) -> dict:
         data = super().changes()
         data["reset_quota"] = data.get("reset_quota") is True
+        data["reset_rate_limit_usage"] = data.get("reset_rate_limit_usage") is True
         return data

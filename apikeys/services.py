@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from apikeys import cache
+from apikeys import cache, windows
 from apikeys.models import ApiKey, generate_secret, hash_key
 from core.columns import limits
 from core.money import to_decimal
@@ -50,6 +50,33 @@ def clean_quota(value, field: str = "quota") -> Decimal:
     if amount > high:
         raise KeyRuleError(f"{field}: must be <= {high}")
     return amount
+
+
+LIMIT_FIELDS = ("rate_limit_5h", "rate_limit_1d", "rate_limit_7d", "concurrency", "rpm_limit")
+
+
+def clean_count(value, field: str) -> int:
+    """A whole number within the column's bounds (concurrency, rpm_limit; 0 = off)."""
+    low, high = limits(ApiKey._meta.get_field(field))
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KeyRuleError(f"{field}: must be an integer")
+    if value < low:
+        raise KeyRuleError(f"{field}: must be >= {low}")
+    if value > high:
+        raise KeyRuleError(f"{field}: must be <= {high}")
+    return value
+
+
+def clean_limits(**values) -> dict:
+    """The key limits given (absent ones left out), typed and in range, or KeyRuleError naming the field."""
+    out = {}
+    for field, value in values.items():
+        if value is UNSET:
+            continue
+        out[field] = clean_count(value, field) if field in ("concurrency", "rpm_limit") else clean_quota(value, field)
+    return out
 
 
 def clean_expires_in_days(value) -> int:
@@ -157,6 +184,7 @@ def _invalidate_after_commit(key_hash: str) -> None:
 def create_key(
     user, *, name: str = "", group=None, quota: Decimal = Decimal(0), expires_in_days: int | None = None,
     ip_whitelist=(), ip_blacklist=(), enforce_group_access: bool = True, now: datetime | None = None,
+    rate_limit_5h=UNSET, rate_limit_1d=UNSET, rate_limit_7d=UNSET, concurrency=UNSET, rpm_limit=UNSET,
 ) -> tuple[ApiKey, str]:
     """A new active key; returns it with its secret, which is shown this once and never again."""
     if enforce_group_access:
@@ -167,6 +195,8 @@ def create_key(
     key, raw = ApiKey.objects.create_key(
         user=user, name=name, group=group, quota=clean_quota(quota), expires_at=expires_at,
         ip_whitelist=list(ip_whitelist), ip_blacklist=list(ip_blacklist),
+        **clean_limits(rate_limit_5h=rate_limit_5h, rate_limit_1d=rate_limit_1d, rate_limit_7d=rate_limit_7d,
+                       concurrency=concurrency, rpm_limit=rpm_limit),
     )
     _invalidate_after_commit(key.key_hash)
     return key, raw
@@ -175,7 +205,8 @@ def create_key(
 def update_key(
     key: ApiKey, *, name=UNSET, group=UNSET, status=UNSET, quota=UNSET, reset_quota: bool = False,
     expires_at=UNSET, ip_whitelist=UNSET, ip_blacklist=UNSET, enforce_group_access: bool = True,
-    now: datetime | None = None,
+    now: datetime | None = None, rate_limit_5h=UNSET, rate_limit_1d=UNSET, rate_limit_7d=UNSET,
+    concurrency=UNSET, rpm_limit=UNSET, reset_rate_limit_usage: bool = False,
 ) -> ApiKey:
     """Change a key field by field (PATCH semantics: UNSET = unchanged, [] clears an IP list).
 
@@ -185,6 +216,8 @@ def update_key(
     - `reset_quota` zeroes quota_used and reactivates a quota_exhausted key;
     - `expires_at` None clears the expiry, a datetime sets it; either reactivates an `expired` key when the
       key no longer is expired. An inactive key is never reactivated automatically.
+    The spend-window limits, `concurrency` and `rpm_limit` are set as given; `reset_rate_limit_usage`
+    zeroes every window's usage (the next charge starts new windows).
     Only the changed columns are written, so a concurrent charge to quota_used is never overwritten.
     Returns the updated key (a fresh instance).
     """
@@ -223,6 +256,16 @@ def update_key(
             put("expires_at", expires_at)
             if fresh.status == ApiKey.Status.EXPIRED and (expires_at is None or expires_at > now):
                 put("status", ApiKey.Status.ACTIVE)
+        for field, value in clean_limits(rate_limit_5h=rate_limit_5h, rate_limit_1d=rate_limit_1d,
+                                         rate_limit_7d=rate_limit_7d, concurrency=concurrency,
+                                         rpm_limit=rpm_limit).items():
+            put(field, value)
+        if reset_rate_limit_usage:
+            for name in windows.NAMES:
+                put(f"usage_{name}", Decimal(0))
+                put(f"window_{name}_start", None)
+            key_id = fresh.pk
+            transaction.on_commit(lambda: windows.forget(key_id))
         if changed:
             fresh.save(update_fields=[*changed, "updated_at"])
         _invalidate_after_commit(fresh.key_hash)

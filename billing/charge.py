@@ -24,7 +24,7 @@ import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -41,6 +41,7 @@ from django.db import (
 )
 from django.utils import timezone
 
+from apikeys import windows
 from billing import prices, subscriptions
 from billing.cost import Usage, compute
 from core.money import from_nanos, nanos
@@ -73,6 +74,7 @@ class ChargeRequest:
     user_agent: str = ""
     ip_address: str = ""
     usage_incomplete: bool = False  # the client left and the final usage could not be read in time
+    key_windows: bool = False  # the key has a spend window limit (apikeys.windows)
     created_at: object = field(default_factory=timezone.now)
 
 
@@ -100,6 +102,7 @@ def _statements(vendor: str) -> dict:
     log_columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     used, quota, status = (_column(ApiKey, n) for n in ("quota_used", "quota", "status"))
     balance = _column(User, "balance")
+    window_set, window_returning = windows.charge_sql(lambda name: _column(ApiKey, name))
     return {
         "log_fields": fields,
         "insert_log": (
@@ -117,6 +120,13 @@ def _statements(vendor: str) -> dict:
             f"{status} = CASE WHEN {status} = %s AND {quota} > 0 AND {used} + %s >= {quota} THEN %s "
             f"ELSE {status} END WHERE {_column(ApiKey, 'id')} = %s",
             (status, used),
+        ),
+        # A key with spend windows: its quota (if any) and every limited window in one UPDATE.
+        "charge_key_windows": (
+            f"UPDATE {_table(ApiKey)} SET {used} = {used} + CASE WHEN {quota} > 0 THEN %s ELSE 0 END, "
+            f"{status} = CASE WHEN {status} = %s AND {quota} > 0 AND {used} + %s >= {quota} THEN %s "
+            f"ELSE {status} END, {window_set} WHERE {_column(ApiKey, 'id')} = %s",
+            (status, used, *window_returning),
         ),
     }
 
@@ -209,7 +219,13 @@ def charge(req: ChargeRequest):
     delta = nanos(entry.actual_cost)
     if not req.subscription_id and delta > 0:
         counters["take_balance"] = [delta, req.user_id]
-    if req.key_quota > 0 and delta > 0:
+    if req.key_windows and delta > 0:
+        prepare = ApiKey._meta.get_field("window_5h_start").get_db_prep_value
+        counters["charge_key_windows"] = [
+            delta, ApiKey.Status.ACTIVE, delta, ApiKey.Status.QUOTA_EXHAUSTED,
+            *windows.charge_params(delta, now, lambda value: prepare(value, conn)), req.api_key_id,
+        ]
+    elif req.key_quota > 0 and delta > 0:
         counters["charge_key"] = [delta, ApiKey.Status.ACTIVE, delta, ApiKey.Status.QUOTA_EXHAUSTED, req.api_key_id]
     charge_subscription = bool(req.subscription_id) and entry.total_cost > 0
     account = req.account
@@ -243,7 +259,11 @@ def _keep_auth_cache_honest(req: ChargeRequest, returned: dict[str, tuple]) -> N
     from apikeys.models import ApiKey
 
     balance_nanos = returned.get("take_balance", (None,))[0]
-    status, used_nanos = returned.get("charge_key", (None, None))
+    key_row = returned.get("charge_key_windows") or returned.get("charge_key") or (None, None)
+    status, used_nanos = key_row[:2]
+    window_state = None
+    if len(key_row) > 2 and key_row[2] is not None:
+        window_state = windows.parse_returned(key_row[2:], _as_datetime)
     balance = None if balance_nanos is None else from_nanos(balance_nanos)
     used = None if used_nanos is None else from_nanos(used_nanos)
     user_id, key_hash = req.user_id, req.key_hash
@@ -252,12 +272,22 @@ def _keep_auth_cache_honest(req: ChargeRequest, returned: dict[str, tuple]) -> N
 
     def after_commit():
         cache.charged(key_hash, user_id, balance=balance, key_used=used, key_status=status)
+        if window_state is not None:
+            windows.remember(req.api_key_id, window_state)
         if crossed_balance:
             cache.invalidate_user(user_id)
         elif crossed_quota:
             cache.invalidate_key(key_hash)
 
     transaction.on_commit(after_commit)
+
+
+def _as_datetime(value):
+    """A timestamp as a cursor returned it (SQLite: text in UTC) as an aware datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- settling: a charge is applied, or kept where it cannot be lost ------------------------------------

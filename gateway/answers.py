@@ -38,12 +38,12 @@ async def remember(ctx: AuthContext, inbound: Inbound, attempt: Attempt):
 
 
 async def release_slots(ctx: AuthContext, inbound: Inbound, lease):
-    """The request's account and user slots, given back together."""
-    user_slot = (slots.user_key(ctx.key.user_id), inbound.holder)
+    """The request's account, key and user slots, given back together."""
+    held = slots.request_slots(ctx.key, inbound.holder)
     if lease is None:
-        await slots.give_back_all([user_slot])
+        await slots.give_back_all(held)
     else:
-        await lease.release(user_slot)
+        await lease.release(*held)
 
 
 # --- JSON ------------------------------------------------------------------------------------------------

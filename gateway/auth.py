@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils import timezone
 
-from apikeys import cache
+from apikeys import cache, windows
 from apikeys.models import ApiKey, hash_key
 from core import db
 from core.clientip import request_ip
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, window_exceeded
 
 ACTIVE, QUOTA_EXHAUSTED, EXPIRED = ApiKey.Status.ACTIVE, ApiKey.Status.QUOTA_EXHAUSTED, ApiKey.Status.EXPIRED
 TOUCH_INTERVAL = 30.0
@@ -92,6 +92,10 @@ async def _check_billing(ctx: AuthContext):
         raise GatewayError(403, "API key has expired", code="API_KEY_EXPIRED")
     if ApiKey.is_quota_exhausted(key):
         raise GatewayError(429, "API key 额度已用完", code="API_KEY_QUOTA_EXHAUSTED")
+    if windows.has_limits(key):
+        window = windows.first_exceeded(await windows.current(key), now)
+        if window is not None:
+            raise window_exceeded(window, now)
     if key.group_is_subscription:
         subscription = await db.run(_load_subscription, key.user_id, key.group_id)
         if subscription is None:

@@ -5,6 +5,7 @@ client that is gone, whose charge nobody waits for."""
 
 import time
 
+from apikeys import windows
 from billing import charge as billing
 from billing.cost import Usage
 from gateway.auth import AuthContext
@@ -22,7 +23,7 @@ def request(ctx: AuthContext, inbound: Inbound, attempt, usage: Usage, *, overri
         upstream_model=attempt.upstream_model, cache_ttl_overridden=overridden, stream=stream,
         duration_ms=int((time.monotonic() - inbound.started) * 1000), first_token_ms=first_token_ms,
         status=status, endpoint=inbound.endpoint, user_agent=inbound.user_agent, ip_address=ctx.client_ip,
-        usage_incomplete=incomplete,
+        usage_incomplete=incomplete, key_windows=windows.has_limits(key),
     )
 
 

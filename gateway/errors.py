@@ -81,3 +81,16 @@ def bad_request(message: str) -> GatewayError:
 
 def concurrency_exceeded(message: str) -> GatewayError:
     return GatewayError(429, message, error_type="rate_limit_error", retry_after=5)
+
+
+def window_exceeded(window, now) -> GatewayError:
+    """A key's spend window (apikeys.windows) is used up: retry when it resets."""
+    resets = window.resets_at(now)
+    return GatewayError(
+        429, f"API key {window.name} spend limit exceeded, resets at {resets.isoformat()}",
+        code=window.code, error_type="rate_limit_error", retry_after=(resets - now).total_seconds(),
+    )
+
+
+def rate_exceeded(message: str, retry_after: float) -> GatewayError:
+    return GatewayError(429, message, error_type="rate_limit_error", retry_after=retry_after)

@@ -1,7 +1,7 @@
 """The request pipeline, written once for every protocol and provider:
 
-key auth → user slot → account choice + account slot → forward with failover → JSON answer or stream →
-usage → charge.
+key auth → key limits (RPM, concurrency) → user slot → account choice + account slot → forward with
+failover → JSON answer or stream → usage → charge.
 
 The dialect (gateway.dialects) reads the request and shapes answers and errors; the upstream adapter
 (gateway.upstreams) of the chosen account calls the provider; this module only orders the steps and makes
@@ -17,7 +17,7 @@ from django.http import HttpResponse
 from gateway import answers, slots
 from gateway.auth import AuthContext, authenticate
 from gateway.dialects import Dialect, Inbound
-from gateway.errors import concurrency_exceeded, upstream_failed
+from gateway.errors import concurrency_exceeded, rate_exceeded, upstream_failed
 from gateway.forward import Attempt, forward
 
 
@@ -67,15 +67,18 @@ async def _take_slot_and_forward(request, ctx: AuthContext, inbound: Inbound) ->
     holding = False
     try:
         try:
+            await slots.acquire_key_slots(key, inbound.holder)
             await slots.acquire_user_slot(key.user_id, key.user_concurrency, inbound.holder, stream=inbound.stream)
         except slots.ConcurrencyLimitExceeded as exc:
             raise concurrency_exceeded(str(exc))
+        except slots.RateLimitExceeded as exc:
+            raise rate_exceeded(exc.message, exc.retry_after)
         result = await forward(request, ctx, inbound)
         holding = isinstance(result, Attempt)
         return result
     finally:
         if not holding:
-            await slots.release_user_slot(key.user_id, inbound.holder)
+            await slots.give_back_all(slots.request_slots(key, inbound.holder))
 
 
 async def _answer(ctx: AuthContext, inbound: Inbound, result) -> HttpResponse:

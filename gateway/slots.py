@@ -26,6 +26,18 @@ log = logging.getLogger(__name__)
 USER_EXTRA_WAITING = 20  # a user may queue this many requests beyond their concurrency
 
 
+RATE_PERIOD = 60.0  # a key's rpm_limit counts the requests of any last 60 seconds
+
+
+class RateLimitExceeded(Exception):
+    """A key's requests per minute stayed used up; a retry may succeed after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float):
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
 class ConcurrencyLimitExceeded(Exception):
     """Every slot of a user or account stayed taken. The relay answers 429 rate_limit_error with
     `message` in the protocol's error shape (Anthropic: {"type":"error","error":{"type":..,"message":..}})."""
@@ -46,6 +58,14 @@ def user_key(user_id: int) -> str:
 
 def account_key(account_id: int) -> str:
     return f"account:{account_id}"
+
+
+def key_key(key_id: int) -> str:
+    return f"key:{key_id}"
+
+
+def key_rate(key_id: int) -> str:
+    return f"rpm:key:{key_id}"
 
 
 # --- background work that must finish even when the caller is cancelled -------------------------------
@@ -191,6 +211,57 @@ async def acquire_user_slot(user_id: int, limit: int, holder: str, stream: bool 
         user_key(user_id), limit, holder, scope="user", max_waiting=max(limit, 0) + USER_EXTRA_WAITING,
         timeout=settings.CONCURRENCY_WAIT_TIMEOUT, on_wait=on_wait,
     )
+
+
+async def acquire_key_slots(key, holder: str) -> None:
+    """A key's own limits, before its user's slot: its requests per minute (a sliding minute), then its
+    concurrency. Each queues like a user slot (bounded, with a timeout) before it refuses; raises
+    RateLimitExceeded or ConcurrencyLimitExceeded. Give the slot back with the request's other slots
+    (`request_slots`)."""
+    timeout = settings.CONCURRENCY_WAIT_TIMEOUT
+    if key.rpm_limit > 0:
+        await wait_for_rate(key_rate(key.key_id), key.rpm_limit, holder,
+                            max_waiting=key.rpm_limit + USER_EXTRA_WAITING, timeout=timeout)
+    if key.concurrency > 0:
+        await wait_for_slot(key_key(key.key_id), key.concurrency, holder, scope="key",
+                            max_waiting=key.concurrency + USER_EXTRA_WAITING, timeout=timeout)
+
+
+def request_slots(key, holder: str) -> list[tuple[str, str]]:
+    """The slots a request of `key` holds besides its account's: its user's, and its key's when limited."""
+    pairs = [(user_key(key.user_id), holder)]
+    if key.concurrency > 0:
+        pairs.append((key_key(key.key_id), holder))
+    return pairs
+
+
+async def wait_for_rate(key: str, limit: int, holder: str, *, max_waiting: int, timeout: float) -> None:
+    """Count one request of `key` within `limit` per RATE_PERIOD, queueing for up to `timeout` seconds
+    when the next free moment comes that soon; raise RateLimitExceeded with when to retry."""
+    store = get_store()
+    wait = await store.hit_rate(key, limit, RATE_PERIOD, holder)
+    if not wait:
+        return
+    message = f"Rate limit exceeded: {limit} requests per minute for this API key, please retry later"
+    if wait > timeout:  # waiting cannot help: say when it will
+        raise RateLimitExceeded(message, wait)
+    entered = await _settled(
+        store.enter_wait(key, max_waiting), lambda entered: entered and _spawn(store.leave_wait(key))
+    )
+    if not entered:
+        raise RateLimitExceeded("Too many pending requests, please retry later", wait)
+    try:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (remaining := deadline - loop.time()) > 0:
+            # Jitter so waiters freed by the same minute do not ask in lockstep.
+            await asyncio.sleep(min(wait * random.uniform(1.0, 1.2), remaining))
+            wait = await store.hit_rate(key, limit, RATE_PERIOD, holder)
+            if not wait:
+                return
+    finally:
+        await asyncio.shield(store.leave_wait(key))
+    raise RateLimitExceeded(message, wait)
 
 
 async def release_user_slot(user_id: int, holder: str) -> None:

@@ -71,6 +71,22 @@ class Store:
     def incr(self, key: str) -> int:
         raise NotImplementedError
 
+    # --- spend windows (apikeys.windows) -------------------------------------------------------------
+    def merge_windows(self, key: str, windows: dict[str, tuple[int, int]], ttl: float) -> None:
+        """Merge name → (start, used) into `key`, per window: a later start replaces, an equal start keeps
+        the larger used, an earlier start is ignored (so reports arriving out of order never go back)."""
+        raise NotImplementedError
+
+    async def read_windows(self, key: str) -> dict[str, tuple[int, int]] | None:
+        """What `merge_windows` holds for `key`, or None when nothing is held."""
+        raise NotImplementedError
+
+    # --- sliding-window rates ------------------------------------------------------------------------
+    async def hit_rate(self, key: str, limit: int, period: float, holder: str) -> float:
+        """Count one hit of `key` unless `limit` hits happened in the last `period` seconds. Returns 0 when
+        counted, else the seconds until the oldest of those hits leaves the period."""
+        raise NotImplementedError
+
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel: str, message: str) -> None:
         """Tell every process (this one included) listening on `channel`."""

@@ -9,6 +9,7 @@ second (on its requests) and, when someone else touched it, tells every listener
 changed ("*"). A change made from the command line is seen within about a second.
 """
 
+import collections
 import contextlib
 import os
 import threading
@@ -33,6 +34,8 @@ class MemoryStore(Store):
         self._waiting: dict[str, int] = {}
         self._values: dict[str, tuple[bytes, float]] = {}
         self._counters: dict[str, int] = {}
+        self._windows: dict[str, tuple[dict[str, tuple[int, int]], float]] = {}
+        self._hits: dict[str, collections.deque] = {}
         self._listeners: dict[str, list] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -65,6 +68,7 @@ class MemoryStore(Store):
         state = self._marker_state()
         if state != self._marker_seen:
             self._marker_seen = state
+            self._windows.clear()  # another process may have reset a key's usage: read the database again
             self._tell_listeners("*")
 
     # --- slots ---------------------------------------------------------------------------------------
@@ -139,10 +143,6 @@ class MemoryStore(Store):
             value = str(value).encode()
         self._values[key] = (value, now + ttl)
 
-    def delete_now(self, keys):
-        for key in keys:
-            self._values.pop(key, None)
-
     def delete_prefix(self, prefix):
         for key in [k for k in self._values if k.startswith(prefix)]:
             self._values.pop(key, None)
@@ -152,6 +152,40 @@ class MemoryStore(Store):
         with self._guard:
             value = self._counters[key] = self._counters.get(key, 0) + 1
         return value
+
+    # --- spend windows -------------------------------------------------------------------------------
+    def merge_windows(self, key, windows, ttl):
+        with self._guard:  # charges merge from their threads
+            held, expires = self._windows.get(key, ({}, 0.0))
+            held = dict(held) if expires > time.monotonic() else {}
+            for name, (start, used) in windows.items():
+                old_start, old_used = held.get(name, (-1, 0))
+                if start > old_start or (start == old_start and used > old_used):
+                    held[name] = (start, used)
+            self._windows[key] = (held, time.monotonic() + ttl)
+
+    async def read_windows(self, key):
+        self._poll_marker()
+        entry = self._windows.get(key)
+        if entry is None or entry[1] <= time.monotonic():
+            return None
+        return dict(entry[0])
+
+    def delete_now(self, keys):
+        for key in keys:
+            self._values.pop(key, None)
+            self._windows.pop(key, None)
+
+    # --- sliding-window rates --------------------------------------------------------------------------
+    async def hit_rate(self, key, limit, period, holder):
+        now = time.monotonic()
+        hits = self._hits.setdefault(key, collections.deque())
+        while hits and hits[0] <= now - period:
+            hits.popleft()
+        if limit > 0 and len(hits) >= limit:
+            return max(hits[0] + period - now, 0.001)
+        hits.append(now)
+        return 0.0
 
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel, message):

@@ -63,6 +63,35 @@ local left = redis.call('DECR', KEYS[1])
 if left <= 0 then redis.call('DEL', KEYS[1]) end
 return left
 """
+# KEYS[1] hash; ARGV ttl, then per window: name, start, used (see Store.merge_windows).
+_MERGE_WINDOWS = """
+for i = 2, #ARGV, 3 do
+  local name, start, used = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local old_start = tonumber(redis.call('HGET', KEYS[1], 'window_' .. name) or '-1')
+  local old_used = tonumber(redis.call('HGET', KEYS[1], 'usage_' .. name) or '0')
+  if start > old_start or (start == old_start and used > old_used) then
+    redis.call('HSET', KEYS[1], 'window_' .. name, ARGV[i + 1], 'usage_' .. name, ARGV[i + 2])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+# KEYS[1] sorted set of hits scored with the server's time; ARGV limit, period, member. A string answer:
+# Lua numbers would be cut to integers.
+_HIT_RATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local period = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
+local limit = tonumber(ARGV[1])
+if limit > 0 and redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return tostring(math.max(tonumber(oldest[2]) + period - now, 0.001))
+end
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(period * 1000) + 1000)
+return '0'
+"""
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
@@ -155,6 +184,28 @@ class RedisStore(Store):
     # --- counters ------------------------------------------------------------------------------------
     def incr(self, key):
         return int(self._sync().incr(key))
+
+    # --- spend windows -------------------------------------------------------------------------------
+    def merge_windows(self, key, windows, ttl):
+        args = [int(ttl)]
+        for name, (start, used) in windows.items():
+            args += [name, int(start), int(used)]
+        self._sync().eval(_MERGE_WINDOWS, 1, key, *args)
+
+    async def read_windows(self, key):
+        raw = await self._client().hgetall(key)
+        if not raw:
+            return None
+        out = {}
+        for field, value in raw.items():
+            kind, _, name = field.decode().partition("_")
+            if kind == "window":
+                out[name] = (int(value), int(raw.get(f"usage_{name}".encode(), b"0")))
+        return out
+
+    # --- sliding-window rates --------------------------------------------------------------------------
+    async def hit_rate(self, key, limit, period, holder):
+        return float(await self._run(_HIT_RATE, [key], [limit, period, holder]))
 
     # --- invalidation messages -----------------------------------------------------------------------
     def publish(self, channel, message):
