@@ -54,6 +54,7 @@ class KeyCreateForm(forms.Form):
 
     # The REST body's field names → this form's fields, for placing the serializer's errors.
     BODY_FIELDS = {"group_id": "group"}
+    WINDOWS = ("rate_limit_5h", "rate_limit_1d", "rate_limit_7d")
 
     name = forms.CharField(label=_("Name"), required=False, max_length=100, widget=UnfoldAdminTextInputWidget)
     group = forms.ChoiceField(
@@ -67,6 +68,21 @@ class KeyCreateForm(forms.Form):
     expires_in_days = forms.CharField(
         label=_("Expires in (days)"), required=False, widget=UnfoldAdminIntegerFieldWidget,
         help_text=_("Empty = never expires."),
+    )
+    rate_limit_5h = forms.CharField(
+        label=_("5-hour spend limit (USD)"), required=False,
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
+        help_text=_("Most this key may spend in 5 hours from its first request; 0 = no limit."),
+    )
+    rate_limit_1d = forms.CharField(
+        label=_("Daily spend limit (USD)"), required=False,
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
+        help_text=_("Most this key may spend in a day; 0 = no limit."),
+    )
+    rate_limit_7d = forms.CharField(
+        label=_("7-day spend limit (USD)"), required=False,
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
+        help_text=_("Most this key may spend in 7 days; 0 = no limit."),
     )
     ip_whitelist = forms.CharField(
         label=_("IP allow list"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
@@ -88,8 +104,9 @@ class KeyCreateForm(forms.Form):
         data = self.cleaned_data
         body = {"name": data.get("name", ""), "group_id": int(data["group"]),
                 "ip_whitelist": _lines(data.get("ip_whitelist")), "ip_blacklist": _lines(data.get("ip_blacklist"))}
-        if data.get("quota", "").strip():
-            body["quota"] = data["quota"].strip()
+        for name in ("quota", *self.WINDOWS):
+            if data.get(name, "").strip():
+                body[name] = data[name].strip()
         days = data.get("expires_in_days", "").strip()
         if days:
             body["expires_in_days"] = int(days) if days.lstrip("-").isdigit() else days

@@ -13,12 +13,13 @@ from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
-from apikeys import services
+from apikeys import services, windows
 from apikeys.models import ApiKey
 from billing.models import UsageLog
 from portal import snippets as snippet_texts
@@ -93,7 +94,10 @@ def home(request):
 
 @portal_page
 def keys(request):
-    own = ApiKey.objects.filter(user=request.user).select_related("group").order_by("-id")
+    own = list(ApiKey.objects.filter(user=request.user).select_related("group").order_by("-id"))
+    now = timezone.now()
+    for key in own:  # each spend window as it stands now (an elapsed one shows 0 used)
+        key.windows = [(w.name, w.report(now), w.fraction(now)) for w in windows.of(key) if w.limited]
     return _page(request, "portal/keys.html", section="keys", keys=own)
 
 
@@ -163,11 +167,11 @@ def usage(request):
     logs, key = _filtered_logs(request)
     days = _days(request)
     page = Paginator(logs, LOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    period = stats.period(request.user, days, key)
     return _page(
         request, "portal/usage.html", section="usage", page=page, key=key, days=days, chart_days=CHART_DAYS,
         keys=ApiKey.objects.filter(user=request.user).order_by("-id"),
-        totals=stats.totals(request.user, days, key), by_day=stats.chart_by_day(request.user, days, key),
-        by_model=stats.chart_by_model(request.user, days, key),
+        totals=stats.totals(period), by_day=stats.chart_by_day(period), by_model=stats.chart_by_model(period),
     )
 
 
@@ -196,7 +200,7 @@ def _csv_rows(logs):
         yield writer.writerow([
             log.created_at.isoformat(), log.request_id, (log.api_key.name or log.api_key.prefix) if log.api_key else "",
             log.model, log.input_tokens, log.output_tokens, log.cache_read_tokens, log.cache_creation_5m_tokens,
-            log.cache_creation_1h_tokens, log.actual_cost, log.stream, log.status, log.duration_ms or "",
+            log.cache_creation_1h_tokens, format(log.actual_cost, "f"), log.stream, log.status, log.duration_ms or "",
             log.first_token_ms or "", log.endpoint,
         ])
 

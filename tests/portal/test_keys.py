@@ -134,3 +134,20 @@ def test_actions_need_a_post(person, make_key_for, signed_in):
     assert client.get(f"/portal/keys/{key.pk}/revoke/").status_code == 405
     assert client.get(f"/portal/keys/{key.pk}/reset/").status_code == 405
     assert ApiKey.objects.filter(pk=key.pk).exists()
+
+
+def test_spend_windows_are_set_and_shown(person, group, signed_in):
+    client = signed_in(person)
+    response = create(client, group, rate_limit_5h="1.5", rate_limit_1d="10", rate_limit_7d="")
+    assert response.status_code == 200
+    key = ApiKey.objects.get(user=person)
+    assert (key.rate_limit_5h, key.rate_limit_1d, key.rate_limit_7d) == (Decimal("1.5"), Decimal("10"), Decimal(0))
+    page = client.get("/portal/keys/").content.decode()
+    assert 'data-window="5h"' in page and 'data-window="1d"' in page and 'data-window="7d"' not in page
+    assert "$0.00 / $1.50" in page
+
+
+@pytest.mark.parametrize("value", ["-1", "abc", "Infinity"])
+def test_bad_spend_windows_are_field_errors(person, group, signed_in, value):
+    response = create(signed_in(person), group, rate_limit_1d=value)
+    assert response.status_code == 400 and "rate_limit_1d" in response.context["form"].errors
