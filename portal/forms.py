@@ -4,7 +4,7 @@ apikeys.services.create_key, so the portal accepts exactly what POST /api/v1/key
 
 from django import forms
 from django.contrib.auth import authenticate
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from rest_framework.exceptions import APIException
 from unfold.widgets import (
     UnfoldAdminDecimalFieldWidget,
@@ -24,8 +24,12 @@ from users.login import attempt_wait, too_many_attempts
 
 
 class LoginForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), widget=UnfoldAdminEmailInputWidget(attrs={"autofocus": True}))
-    password = forms.CharField(label=_("Password"), strip=False, widget=UnfoldAdminPasswordWidget)
+    email = forms.EmailField(
+        label=pgettext_lazy("portal", "Email"), widget=UnfoldAdminEmailInputWidget(attrs={"autofocus": True})
+    )
+    password = forms.CharField(
+        label=pgettext_lazy("portal", "Password"), strip=False, widget=UnfoldAdminPasswordWidget
+    )
 
     def __init__(self, request, *args, **kwargs):
         self.request, self.user = request, None
@@ -40,7 +44,7 @@ class LoginForm(forms.Form):
             raise forms.ValidationError(too_many_attempts(wait), code="throttled")
         self.user = authenticate(self.request, username=email, password=password)
         if self.user is None:
-            raise forms.ValidationError(_("Wrong email or password."), code="invalid_login")
+            raise forms.ValidationError(pgettext_lazy("portal", "Wrong email or password."), code="invalid_login")
         return self.cleaned_data
 
 
@@ -56,41 +60,46 @@ class KeyCreateForm(forms.Form):
     BODY_FIELDS = {"group_id": "group"}
     WINDOWS = ("rate_limit_5h", "rate_limit_1d", "rate_limit_7d")
 
-    name = forms.CharField(label=_("Name"), required=False, max_length=100, widget=UnfoldAdminTextInputWidget)
+    name = forms.CharField(
+        label=pgettext_lazy("portal", "Name"), required=False, max_length=100, widget=UnfoldAdminTextInputWidget
+    )
     group = forms.ChoiceField(
-        label=_("Group"), widget=UnfoldAdminSelectWidget,
-        help_text=_("Which upstreams the key reaches and at what rate."),
+        label=pgettext_lazy("portal", "Group"), widget=UnfoldAdminSelectWidget,
+        help_text=pgettext_lazy("portal", "Which upstreams the key reaches and at what rate."),
     )
     quota = forms.CharField(
-        label=_("Quota (USD)"), required=False, widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
-        help_text=_("Most this key may spend in total; 0 = unlimited."),
+        label=pgettext_lazy("portal", "Quota (USD)"), required=False,
+        widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
+        help_text=pgettext_lazy("portal", "Most this key may spend in total; 0 = unlimited."),
     )
     expires_in_days = forms.CharField(
-        label=_("Expires in (days)"), required=False, widget=UnfoldAdminIntegerFieldWidget,
-        help_text=_("Empty = never expires."),
+        label=pgettext_lazy("portal", "Expires in (days)"), required=False, widget=UnfoldAdminIntegerFieldWidget,
+        help_text=pgettext_lazy("portal", "Empty = never expires."),
     )
     rate_limit_5h = forms.CharField(
-        label=_("5-hour spend limit (USD)"), required=False,
+        label=pgettext_lazy("portal", "5-hour spend limit (USD)"), required=False,
         widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
-        help_text=_("Most this key may spend in 5 hours from its first request; 0 = no limit."),
+        help_text=pgettext_lazy("portal", "Most this key may spend in 5 hours from its first request; 0 = no limit."),
     )
     rate_limit_1d = forms.CharField(
-        label=_("Daily spend limit (USD)"), required=False,
+        label=pgettext_lazy("portal", "Daily spend limit (USD)"), required=False,
         widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
-        help_text=_("Most this key may spend in a day; 0 = no limit."),
+        help_text=pgettext_lazy("portal", "Most this key may spend in a day; 0 = no limit."),
     )
     rate_limit_7d = forms.CharField(
-        label=_("7-day spend limit (USD)"), required=False,
+        label=pgettext_lazy("portal", "7-day spend limit (USD)"), required=False,
         widget=UnfoldAdminDecimalFieldWidget(attrs={"placeholder": "0"}),
-        help_text=_("Most this key may spend in 7 days; 0 = no limit."),
+        help_text=pgettext_lazy("portal", "Most this key may spend in 7 days; 0 = no limit."),
     )
     ip_whitelist = forms.CharField(
-        label=_("IP allow list"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
-        help_text=_("One IP or CIDR per line; empty = any address."),
+        label=pgettext_lazy("portal", "IP allow list"), required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        help_text=pgettext_lazy("portal", "One IP or CIDR per line; empty = any address."),
     )
     ip_blacklist = forms.CharField(
-        label=_("IP deny list"), required=False, widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
-        help_text=_("One IP or CIDR per line; these are refused."),
+        label=pgettext_lazy("portal", "IP deny list"), required=False,
+        widget=UnfoldAdminTextareaWidget(attrs={"rows": 2}),
+        help_text=pgettext_lazy("portal", "One IP or CIDR per line; these are refused."),
     )
 
     def __init__(self, user, *args, **kwargs):

@@ -4,7 +4,7 @@ after creating or resetting it; otherwise a placeholder naming the key)."""
 
 from dataclasses import dataclass
 
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash"}
 
@@ -30,7 +30,7 @@ def for_key(request, key, secret: str | None) -> list[Snippet]:
     claude_model = model if platform == "anthropic" else DEFAULT_MODELS["anthropic"]
     openai_model = model if platform == "openai" else DEFAULT_MODELS["openai"]
     return [
-        Snippet("anthropic", _("Anthropic SDK (Python)"), "python", (
+        Snippet("anthropic", pgettext_lazy("portal", "Anthropic SDK (Python)"), "python", (
             "import anthropic\n\n"
             f'client = anthropic.Anthropic(base_url="{url}", api_key="{token}")\n'
             "reply = client.messages.create(\n"
@@ -39,7 +39,7 @@ def for_key(request, key, secret: str | None) -> list[Snippet]:
             ")\n"
             "print(reply.content[0].text)\n"
         )),
-        Snippet("openai", _("OpenAI SDK (Python)"), "python", (
+        Snippet("openai", pgettext_lazy("portal", "OpenAI SDK (Python)"), "python", (
             "from openai import OpenAI\n\n"
             f'client = OpenAI(base_url="{url}/v1", api_key="{token}")\n'
             "reply = client.chat.completions.create(\n"
@@ -48,17 +48,27 @@ def for_key(request, key, secret: str | None) -> list[Snippet]:
             ")\n"
             "print(reply.choices[0].message.content)\n"
         )),
-        Snippet("claude-code", _("Claude Code"), "sh", (
+        Snippet("claude-code", pgettext_lazy("portal", "Claude Code"), "sh", (
             f"export ANTHROPIC_BASE_URL={url}\n"
             f"export ANTHROPIC_AUTH_TOKEN={token}\n"
             "claude\n"
         )),
-        Snippet("curl", _("curl"), "sh", (
-            f"curl {url}/v1/messages \\\n"
-            f'  -H "x-api-key: {token}" \\\n'
-            '  -H "anthropic-version: 2023-06-01" \\\n'
-            '  -H "content-type: application/json" \\\n'
-            f"  -d '{{\"model\": \"{claude_model}\", \"max_tokens\": 256, "
-            "\"messages\": [{\"role\": \"user\", \"content\": \"Hello\"}]}'\n"
-        )),
+        _curl(url, token, platform, claude_model, openai_model),
     ]
+
+
+def _curl(url: str, token: str, platform: str, claude_model: str, openai_model: str) -> Snippet:
+    """Raw HTTP in the key's own dialect: Chat Completions for an OpenAI group, Messages otherwise."""
+    hello = '"messages": [{"role": "user", "content": "Hello"}]'
+    if platform == "openai":
+        text = (f"curl {url}/v1/chat/completions \\\n"
+                f'  -H "Authorization: Bearer {token}" \\\n'
+                '  -H "content-type: application/json" \\\n'
+                f"  -d '{{\"model\": \"{openai_model}\", {hello}}}'\n")
+    else:
+        text = (f"curl {url}/v1/messages \\\n"
+                f'  -H "x-api-key: {token}" \\\n'
+                '  -H "anthropic-version: 2023-06-01" \\\n'
+                '  -H "content-type: application/json" \\\n'
+                f"  -d '{{\"model\": \"{claude_model}\", \"max_tokens\": 256, {hello}}}'\n")
+    return Snippet("curl", pgettext_lazy("portal", "curl"), "sh", text)

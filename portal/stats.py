@@ -4,7 +4,7 @@ reader of usage statistics), shaped for Chart.js: days without requests are draw
 import json
 from datetime import date, timedelta
 
-from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from usage import stats
 
@@ -17,8 +17,9 @@ def period(user, days: int, key=None):
 def _chart(labels, requests, costs) -> str:
     """Bars for requests, a line on its own axis for spend. Spend is drawn, never added: float is fine."""
     return json.dumps({"labels": labels, "datasets": [
-        {"label": _("Requests"), "data": requests, "yAxisID": "y"},
-        {"label": _("Spend (USD)"), "data": [float(c) for c in costs], "type": "line", "yAxisID": "y1"},
+        {"label": pgettext("portal", "Requests"), "data": requests, "yAxisID": "y"},
+        {"label": pgettext("portal", "Spend (USD)"), "data": [float(c) for c in costs], "type": "line",
+         "yAxisID": "y1"},
     ]})
 
 
