@@ -129,3 +129,39 @@ class FailedCharge(models.Model):
 
     def __str__(self):
         return f"{self.request_id} ({'resolved' if self.resolved_at else 'open'})"
+
+
+class BalanceChange(models.Model):
+    """One change of a user's balance by a person (not a gateway charge: those are usage logs).
+
+    Written only by `billing.balance`, in the same transaction as the balance update, so the history and
+    the balance never disagree.
+    """
+
+    class Kind(models.TextChoices):
+        ADMIN = "admin", _("Admin page")
+        API = "api", _("REST API")
+        CLI = "cli", _("Command line")
+        PORTAL = "portal", _("Portal")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="balance_changes", verbose_name=_("user")
+    )
+    amount = MoneyField(_("amount (USD)"), help_text=_("Positive adds to the balance, negative takes away"))
+    balance_after = MoneyField(_("balance after (USD)"))
+    kind = models.CharField(_("made through"), max_length=16, choices=Kind.choices)
+    note = models.TextField(_("note"), blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("made by"), help_text=_("Empty for the command line and for deleted admins"),
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("balance change")
+        verbose_name_plural = _("balance changes")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.user_id} {self.amount:+}"

@@ -7,6 +7,7 @@ from accounts import settings_api
 from apikeys import api as apikeys
 from core.rest import ApiError
 from groups import api as groups
+from usage import api as usage
 from users import api as users
 from users.authentication import AdminView
 
@@ -53,5 +54,22 @@ urlpatterns = [
     # admin: api keys
     path("admin/api-keys", apikeys.AdminKeyListView.as_view()),
     path("admin/api-keys/<str:pk>", apikeys.AdminKeyDetailView.as_view()),
+    # usage statistics: the user's own, then the admin's (dashboard paths before <pk>)
+    path("usage", usage.UsageListView.as_view()),
+    path("usage/stats", usage.UsageStatsView.as_view()),
+    path("usage/dashboard/stats", usage.UserDashboardStatsView.as_view()),
+    path("usage/dashboard/trend", usage.UserDashboardTrendView.as_view()),
+    path("usage/dashboard/models", usage.UserDashboardModelsView.as_view()),
+    path("usage/<str:pk>", usage.UsageDetailView.as_view()),
+    path("admin/dashboard/stats", usage.DashboardStatsView.as_view()),
+    path("admin/dashboard/trend", usage.DashboardTrendView.as_view()),
+    path("admin/dashboard/models", usage.DashboardModelsView.as_view()),
+    path("admin/dashboard/groups", usage.DashboardGroupsView.as_view()),
+    path("admin/dashboard/user-breakdown", usage.DashboardUserBreakdownView.as_view()),
+    path("admin/dashboard/users-ranking", usage.DashboardUsersRankingView.as_view()),
+    path("admin/dashboard/api-keys-trend", usage.DashboardApiKeysTrendView.as_view()),
+    path("admin/dashboard/aggregation/backfill", usage.AggregationBackfillView.as_view()),
+    path("admin/usage", usage.AdminUsageListView.as_view()),
+    path("admin/usage/stats", usage.AdminUsageStatsView.as_view()),
     re_path(r"^.*$", NotFoundView.as_view()),
 ]

@@ -125,3 +125,27 @@ def purge_old_logs(now: dt.datetime | None = None, batch_size: int = 5000) -> in
     if deleted:
         log.info("deleted %d usage logs older than %s", deleted, cutoff.isoformat())
     return deleted
+
+
+def parse_since(value: str, name: str = "since") -> dt.datetime:
+    """A backfill start: YYYY-MM-DD (midnight in TIME_ZONE) or an ISO datetime; not in the future."""
+    from core.rules import RuleError
+
+    text = (value or "").strip()
+    try:
+        if len(text) == 10:
+            moment = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(0), ZoneInfo(settings.TIME_ZONE))
+        else:
+            moment = dt.datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=ZoneInfo(settings.TIME_ZONE))
+    except ValueError:
+        raise RuleError(f"{name}: must be a date YYYY-MM-DD or an ISO 8601 datetime")
+    if moment > timezone.now():
+        raise RuleError(f"{name}: must not be in the future")
+    return moment
+
+
+def backfill(since: dt.datetime) -> dict:
+    """Rebuild the rollups from `since` to now (no earlier than the retention horizon)."""
+    return aggregate(since=since)

@@ -66,7 +66,7 @@ def _zone(name: str | None) -> str:
     name = (name or "").strip() or settings.TIME_ZONE
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise StatsError(f"timezone: unknown time zone {name!r}")
     return name
 

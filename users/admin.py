@@ -4,18 +4,17 @@ The balance is charged concurrently by the gateway, so the change form never wri
 column: it shows the balance and applies an adjustment with one F() update.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group as PermissionGroup
-from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 from unfold.decorators import display
 from unfold.forms import AdminPasswordChangeForm
 
-from apikeys import cache
+from billing import balance
+from billing.models import BalanceChange
 from core.display import badge, money
-from core.money import nanos
 from users.forms import UserChangeForm, UserCreationForm
 from users.models import Subscription, User, UserGroupRate
 
@@ -44,7 +43,9 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
     inlines = (UserGroupRateInline,)
     fieldsets = (
         (None, {"fields": ("email", "password", "username", "notes")}),
-        (_("Billing"), {"fields": ("balance_readonly", "balance_adjustment", "concurrency", "allowed_groups")}),
+        (_("Billing"), {"fields": (
+            "balance_readonly", "balance_adjustment", "balance_note", "concurrency", "allowed_groups",
+        )}),
         (_("Access"), {"fields": ("role", "status", "is_staff", "is_superuser", "groups", "user_permissions")}),
         (_("Dates"), {"fields": ("last_login", "created_at", "updated_at")}),
     )
@@ -77,14 +78,18 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if not change:
-            return super().save_model(request, obj, form, change)
+            super().save_model(request, obj, form, change)
+            balance.record_opening(obj, kind=BalanceChange.Kind.ADMIN, actor=request.user)
+            return
         fields = [f.name for f in User._meta.concrete_fields if not f.primary_key and f.name != "balance"]
         obj.save(update_fields=fields)
         adjustment = form.cleaned_data.get("balance_adjustment")
         if adjustment:
-            User.objects.filter(pk=obj.pk).update(balance=F("balance") + nanos(adjustment))
-            obj.refresh_from_db(fields=["balance"])
-            cache.invalidate_user(obj.pk)
+            try:
+                balance.adjust(obj, adjustment, kind=BalanceChange.Kind.ADMIN,
+                               note=form.cleaned_data.get("balance_note", ""), actor=request.user)
+            except balance.BalanceError as exc:  # a charge landed since the form checked the balance
+                messages.error(request, _("The balance was not adjusted: %(reason)s") % {"reason": exc.message})
 
 
 @admin.register(UserGroupRate)

@@ -3,21 +3,20 @@
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import AllowAny
 
 from apikeys import cache
+from billing import balance
+from billing.models import BalanceChange
 from core.clientip import request_ip
-from core.money import nanos
 from core.payload import get_or_404
 from core.rest import ApiError, Message, documented, ok, page
 from users import login
 from users.authentication import AdminView, UserView
 from users.models import User
 from users.serializers import (
-    MAX_BALANCE,
     AdminUserBody,
     AdminUserCreateBody,
     AdminUserOut,
@@ -103,7 +102,10 @@ class AdminUserListView(AdminView):
         body.is_valid(raise_exception=True)
         user = User()
         group_ids = body.apply(user)
-        return ok(AdminUserOut(_saved(user, group_ids)).data)
+        with transaction.atomic():
+            saved = _saved(user, group_ids)
+            balance.record_opening(saved, kind=BalanceChange.Kind.API, actor=request.user)
+        return ok(AdminUserOut(saved).data)
 
 
 class AdminUserDetailView(AdminView):
@@ -133,21 +135,22 @@ class AdminUserDetailView(AdminView):
 
 
 class AdminUserBalanceView(AdminView):
-    """POST {balance, operation: set|add|subtract, notes}: one UPDATE; the balance never goes negative."""
+    """POST {balance, operation: set|add|subtract, notes}: one atomic update, kept in the balance history
+    with its notes; the balance never goes negative."""
 
     @documented(request=BalanceBody, response=AdminUserOut)
     def post(self, request, pk):
         user = _user(pk)
         body = BalanceBody(data=request.data)
         body.is_valid(raise_exception=True)
-        amount, operation = body.validated_data["balance"], body.validated_data["operation"]
-        rows = User.objects.filter(pk=user.pk)
-        if operation == "set":
-            rows.update(balance=amount)
-        elif operation == "add":
-            if not rows.filter(balance__lte=MAX_BALANCE - amount).update(balance=F("balance") + nanos(amount)):
-                raise ApiError(400, f"balance: the result would exceed {MAX_BALANCE}")
-        elif not rows.filter(balance__gte=amount).update(balance=F("balance") - nanos(amount)):
-            raise ApiError(400, "balance: the result would be negative", "INSUFFICIENT_BALANCE")
-        transaction.on_commit(lambda: cache.invalidate_user(user.pk))
+        data = body.validated_data
+        amount, operation = data["balance"], data["operation"]
+        change = {"kind": BalanceChange.Kind.API, "note": data.get("notes", ""), "actor": request.user}
+        try:
+            if operation == "set":
+                balance.set_balance(user, amount, **change)
+            else:
+                balance.adjust(user, amount if operation == "add" else -amount, **change)
+        except balance.BalanceError as exc:
+            raise ApiError(400, f"balance: {exc.message}", exc.code)
         return ok(AdminUserOut(_users().get(pk=user.pk)).data)

@@ -7,6 +7,8 @@ from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
 from unfold.widgets import UnfoldAdminDecimalFieldWidget
 
+from billing import balance
+from billing.balance import MAX_NOTE
 from core.money import to_decimal
 
 
@@ -28,6 +30,10 @@ class UserChangeForm(UnfoldUserChangeForm):
         widget=UnfoldAdminDecimalFieldWidget(attrs={"step": "0.01", "placeholder": "+10 / -5"}),
         help_text=_("Added to the balance in one atomic update, so a request charged meanwhile is not lost."),
     )
+    balance_note = forms.CharField(
+        label=_("Reason for the adjustment"), required=False, max_length=MAX_NOTE,
+        help_text=_("Kept in the balance history with the amount, your name and the time."),
+    )
 
     class Meta:
         model = get_user_model()
@@ -44,6 +50,11 @@ class UserChangeForm(UnfoldUserChangeForm):
         if value is None:
             return None
         try:
-            return to_decimal(value)
+            amount = to_decimal(value)
+            if self.instance.pk:
+                balance.check_adjustment(self.instance.balance, amount)
         except ValueError as exc:
             raise forms.ValidationError(str(exc))
+        except balance.BalanceError as exc:
+            raise forms.ValidationError(exc.message)
+        return amount

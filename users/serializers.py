@@ -6,11 +6,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from rest_framework import serializers
 
+from billing.balance import MAX_BALANCE, MAX_NOTE
 from core.rest import ApiError
 from core.serializers import Answer, Body, Choice, IdList, ModelBody, Money, Text
 from users.models import User
-
-MAX_BALANCE = Decimal(9_000_000_000)  # the nano-dollar BIGINT column holds up to ~9.2e9 USD
 
 
 class UserOut(Answer):
@@ -102,5 +101,5 @@ class AdminUserCreateBody(AdminUserBody):
 class BalanceBody(Body):
     balance = Money(min_value=Decimal(0), max_value=MAX_BALANCE)
     operation = Choice(("set", "add", "subtract"))
-    notes = Text(required=False, allow_blank=True, max_length=10_000, trim_whitespace=False,
+    notes = Text(required=False, allow_blank=True, max_length=MAX_NOTE, trim_whitespace=False,
                  help_text="why the balance changed")

@@ -17,6 +17,7 @@ def test_add_user_by_email(client_admin):
     assert response.status_code == 302, response.context["adminform"].form.errors
     user = User.objects.get(email="new@example.com")
     assert user.check_password("long-password-1") and user.balance == Decimal("12.5") and user.concurrency == 4
+    assert list(user.balance_changes.values_list("amount", "kind")) == [(Decimal("12.5"), "admin")]
 
 
 def _change_data(user, **overrides):
@@ -48,3 +49,29 @@ def test_user_list_shows_balance_role_status(client_admin):
     User.objects.create_user("rich@example.com", "pw-12345678", balance=Decimal("99.5"), status="disabled")
     html = client_admin.get(reverse("admin:users_user_changelist")).content.decode()
     assert "rich@example.com" in html and "$99.50" in html and "sr-over" in html
+
+
+def test_an_adjustment_is_recorded_with_its_note_and_the_admin(client_admin, admin_user):
+    from billing.models import BalanceChange
+    from users.models import User
+
+    user = User.objects.create_user("u@example.com", "pw-12345678", balance=Decimal(10))
+    url = reverse("admin:users_user_change", args=[user.pk])
+    response = client_admin.post(url, _change_data(user, balance_adjustment="-2.5", balance_note="goodwill refund"))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    change = BalanceChange.objects.get(user=user)
+    assert (change.amount, change.balance_after, change.note, change.actor, change.kind) == (
+        Decimal("-2.5"), Decimal("7.5"), "goodwill refund", admin_user, "admin")
+
+
+def test_an_adjustment_below_zero_is_a_field_error(client_admin):
+    from billing.models import BalanceChange
+    from users.models import User
+
+    user = User.objects.create_user("u@example.com", "pw-12345678", balance=Decimal(10))
+    url = reverse("admin:users_user_change", args=[user.pk])
+    response = client_admin.post(url, _change_data(user, balance_adjustment="-10.01"))
+    assert response.status_code == 200
+    assert "negative" in str(response.context["adminform"].form.errors["balance_adjustment"])
+    user.refresh_from_db()
+    assert user.balance == Decimal(10) and not BalanceChange.objects.exists()

@@ -23,6 +23,7 @@ def test_create_and_read_user(admin_api, make_group):
     assert "password" not in body
     user = User.objects.get(pk=body["id"])
     assert user.check_password("long-enough-pw") and user.balance == Decimal("12.5")
+    assert list(user.balance_changes.values_list("amount", "kind")) == [(Decimal("12.5"), "api")]
     assert data(admin_api.get(f"/api/v1/admin/users/{user.pk}"))["email"] == "new@example.com"
 
 
@@ -102,3 +103,26 @@ def test_balance_cannot_overflow(admin_api, user):
     assert status == 400
     user.refresh_from_db()
     assert user.balance == Decimal(8 * 10**9 + 10)
+
+
+def test_balance_notes_are_kept_in_the_history(admin_api, user, make_user):
+    from billing.models import BalanceChange
+
+    admin = make_user(role=User.Role.ADMIN)  # the admin key acts as the first admin
+    data(admin_api.post(f"/api/v1/admin/users/{user.pk}/balance", {
+        "balance": "2.5", "operation": "subtract", "notes": "refund of invoice 7"}))
+    data(admin_api.post(f"/api/v1/admin/users/{user.pk}/balance", {"balance": "20", "operation": "set"}))
+    changes = list(BalanceChange.objects.filter(user=user).order_by("id"))
+    assert [(c.amount, c.balance_after, c.note, c.kind, c.actor) for c in changes] == [
+        (Decimal("-2.5"), Decimal("7.5"), "refund of invoice 7", "api", admin),
+        (Decimal("12.5"), Decimal("20"), "", "api", admin),
+    ]
+
+
+def test_a_refused_balance_operation_records_nothing(admin_api, user):
+    from billing.models import BalanceChange
+
+    status, answer = admin_api.post(f"/api/v1/admin/users/{user.pk}/balance", {
+        "balance": "11", "operation": "subtract", "notes": "too much"})
+    assert (status, answer["reason"]) == (400, "INSUFFICIENT_BALANCE") and answer["message"].startswith("balance:")
+    assert not BalanceChange.objects.exists()

@@ -60,6 +60,7 @@ def test_create_user_prints_only_the_generated_password():
     assert out.count("\n") == 1 and len(password) >= 12
     user = User.objects.get(email="ops@example.com")
     assert user.check_password(password) and user.balance == Decimal("12.5") and user.concurrency == 2
+    assert list(user.balance_changes.values_list("amount", "kind", "actor")) == [(Decimal("12.5"), "cli", None)]
     assert not user.is_admin and "ops@example.com" in err
 
 

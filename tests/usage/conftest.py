@@ -50,3 +50,24 @@ def make_log(db):
         )
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_stats_cache():
+    """The statistics endpoints cache answers; each test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def s2_logs(world, make_log):
+    """S2's data: 3 logs of claude-sonnet-4 unmapped, 2 mapped to the Bedrock id."""
+    for _ in range(3):
+        make_log(world.alice, world.key_a1, account=world.account_a, model="claude-sonnet-4")
+    for _ in range(2):
+        make_log(world.bob, world.key_b, account=world.account_b, model="claude-sonnet-4",
+                 upstream_model="us.anthropic.claude-sonnet-4-v1")
+    return world

@@ -3,7 +3,10 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
+from django.db import transaction
 
+from billing.balance import record_opening
+from billing.models import BalanceChange
 from core.columns import range_errors
 from core.money import to_decimal
 from users.models import User
@@ -43,7 +46,9 @@ class Command(BaseCommand):
         generated = password is None
         password = password or secrets.token_urlsafe(12)
         create = User.objects.create_superuser if admin else User.objects.create_user
-        user = create(email, password, balance=amount, concurrency=concurrency)
+        with transaction.atomic():
+            user = create(email, password, balance=amount, concurrency=concurrency)
+            record_opening(user, kind=BalanceChange.Kind.CLI)
         self.stderr.write(f"Created {'admin' if admin else 'user'} {user.email} (id {user.pk})")
         if generated:
             self.stdout.write(password)
