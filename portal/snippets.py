@@ -32,7 +32,10 @@ def for_key(request, key, secret: str | None) -> list[Snippet]:
     return [
         Snippet("anthropic", pgettext_lazy("portal", "Anthropic SDK (Python)"), "python", (
             "import anthropic\n\n"
-            f'client = anthropic.Anthropic(base_url="{url}", api_key="{token}")\n'
+            "client = anthropic.Anthropic(\n"
+            f'    base_url="{url}",\n'
+            f'    api_key="{token}",\n'
+            ")\n"
             "reply = client.messages.create(\n"
             f'    model="{claude_model}", max_tokens=256,\n'
             '    messages=[{"role": "user", "content": "Hello"}],\n'
@@ -41,7 +44,10 @@ def for_key(request, key, secret: str | None) -> list[Snippet]:
         )),
         Snippet("openai", pgettext_lazy("portal", "OpenAI SDK (Python)"), "python", (
             "from openai import OpenAI\n\n"
-            f'client = OpenAI(base_url="{url}/v1", api_key="{token}")\n'
+            "client = OpenAI(\n"
+            f'    base_url="{url}/v1",\n'
+            f'    api_key="{token}",\n'
+            ")\n"
             "reply = client.chat.completions.create(\n"
             f'    model="{openai_model}",\n'
             '    messages=[{"role": "user", "content": "Hello"}],\n'

@@ -80,3 +80,7 @@ def make_key_for(db, make_group):
         return key
 
     return make
+
+
+# Playwright on Debian's chromium: the admin tests' fixtures, reused as they are.
+from tests.admin.conftest import browser, chromium_path  # noqa: E402, F401

@@ -52,8 +52,8 @@ def test_create_with_every_field(person, group, signed_in):
 def test_the_snippets_of_a_new_key_carry_its_secret_and_the_portal_address(person, group, signed_in):
     response = create(signed_in(person), group)
     page, secret = html.unescape(response.content.decode()), secret_of(response)
-    assert f'anthropic.Anthropic(base_url="http://testserver", api_key="{secret}")' in page
-    assert f'OpenAI(base_url="http://testserver/v1", api_key="{secret}")' in page
+    assert f'anthropic.Anthropic(\n    base_url="http://testserver",\n    api_key="{secret}",\n)' in page
+    assert f'OpenAI(\n    base_url="http://testserver/v1",\n    api_key="{secret}",\n)' in page
     assert "export ANTHROPIC_BASE_URL=http://testserver" in page
     assert f"export ANTHROPIC_AUTH_TOKEN={secret}" in page
     assert "curl http://testserver/v1/messages" in page and f"x-api-key: {secret}" in page

@@ -15,11 +15,11 @@ def test_snippets_name_the_chosen_key_and_the_portal_address(person, make_key_fo
     page = html.unescape(client.get(f"/portal/snippets/?key={first.pk}", HTTP_HOST="relay.example.com").content
                          .decode())
     token = f"<{first.prefix}…>"
-    assert f'anthropic.Anthropic(base_url="http://relay.example.com", api_key="{token}")' in page
+    assert f'base_url="http://relay.example.com",\n    api_key="{token}",' in page
     assert f"export ANTHROPIC_AUTH_TOKEN={token}" in page and "curl http://relay.example.com/v1/messages" in page
     page = html.unescape(client.get(f"/portal/snippets/?key={chosen.pk}").content.decode())
     token = f"<{chosen.prefix}…>"
-    assert f'OpenAI(base_url="http://testserver/v1", api_key="{token}")' in page
+    assert f'OpenAI(\n    base_url="http://testserver/v1",\n    api_key="{token}",' in page
     assert "curl http://testserver/v1/chat/completions" in page and f"Authorization: Bearer {token}" in page
     assert 'model="gpt-4o-mini"' in page
 
