@@ -54,8 +54,19 @@ def portal_page(view):
     return wrapper
 
 
+MAX_ID = 2**63 - 1  # the id columns' range: larger numbers name nothing (and would overflow the query)
+
+
+def _id(value) -> int:
+    """An id from the path or the query string; anything that cannot be one is a 404."""
+    text = str(value)
+    if not text.isdigit() or int(text) > MAX_ID:
+        raise Http404
+    return int(text)
+
+
 def _own_key(request, pk) -> ApiKey:
-    return get_object_or_404(ApiKey.objects.filter(user=request.user), pk=pk)
+    return get_object_or_404(ApiKey.objects.filter(user=request.user), pk=_id(pk))
 
 
 # --- signing in ------------------------------------------------------------------------------------------
@@ -146,10 +157,7 @@ def _filtered_logs(request):
     logs = UsageLog.objects.filter(user=request.user).select_related("api_key")
     key = None
     if request.GET.get("key"):
-        try:
-            key = _own_key(request, int(request.GET["key"]))
-        except ValueError:
-            raise Http404
+        key = _own_key(request, request.GET["key"])
         logs = logs.filter(api_key=key)
     return logs, key
 
@@ -177,7 +185,7 @@ def usage(request):
 
 @portal_page
 def usage_detail(request, pk):
-    log = get_object_or_404(UsageLog.objects.filter(user=request.user).select_related("api_key"), pk=pk)
+    log = get_object_or_404(UsageLog.objects.filter(user=request.user).select_related("api_key"), pk=_id(pk))
     return _page(request, "portal/usage_detail.html", section="usage", log=log)
 
 
@@ -222,10 +230,7 @@ def snippets(request):
     own = ApiKey.objects.filter(user=request.user).select_related("group").order_by("-id")
     key = None
     if request.GET.get("key"):
-        try:
-            key = _own_key(request, int(request.GET["key"]))
-        except ValueError:
-            raise Http404
+        key = _own_key(request, request.GET["key"])
     elif own:
         key = own[0]
     return _page(request, "portal/snippets.html", section="snippets", keys=own, key=key,

@@ -106,3 +106,24 @@ def test_another_users_key_id_is_404_everywhere(person, other, make_key_for, sig
     for path in ("/portal/usage/", "/portal/usage/export.csv", "/portal/snippets/"):
         assert client.get(f"{path}?key={theirs.pk}").status_code == 404, path
         assert client.get(f"{path}?key=abc").status_code == 404, path
+
+
+@pytest.mark.parametrize("path", [
+    "/portal/usage/?key=99999999999999999999", "/portal/usage/export.csv?key=-1", "/portal/snippets/?key=1e3",
+    "/portal/usage/99999999999999999999/",
+])
+def test_ids_that_cannot_exist_are_404(person, signed_in, path):
+    assert signed_in(person).get(path).status_code == 404
+
+
+@pytest.mark.parametrize("action", ["revoke", "reset"])
+def test_key_ids_that_cannot_exist_are_404(person, signed_in, action):
+    assert signed_in(person).post(f"/portal/keys/99999999999999999999/{action}/").status_code == 404
+
+
+def test_odd_page_numbers_show_a_page(person, make_key_for, make_log, signed_in):
+    make_log(person, make_key_for(person))
+    client = signed_in(person)
+    for page in ("abc", "-1", "99999999999999999999", "0"):
+        assert client.get(f"/portal/usage/?page={page}").status_code == 200, page
+        assert client.get(f"/portal/balance/?page={page}").status_code == 200, page
