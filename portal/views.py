@@ -9,6 +9,7 @@ import functools
 
 from django.contrib import admin
 from django.contrib.auth import login, logout
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,7 +47,7 @@ def portal_page(view):
     @never_cache
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            return redirect(f"{reverse('portal:login')}?next={request.get_full_path()}")
+            return redirect_to_login(request.get_full_path(), reverse("portal:login"))
         if request.user.is_staff:
             return redirect("admin:index")
         return view(request, *args, **kwargs)
@@ -60,7 +61,7 @@ MAX_ID = 2**63 - 1  # the id columns' range: larger numbers name nothing (and wo
 def _id(value) -> int:
     """An id from the path or the query string; anything that cannot be one is a 404."""
     text = str(value)
-    if not text.isdigit() or int(text) > MAX_ID:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
         raise Http404
     return int(text)
 

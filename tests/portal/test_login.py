@@ -27,6 +27,11 @@ def test_every_page_sends_visitors_to_sign_in(client, path):
     assert response["Location"] == f"{LOGIN}?next={path}"
 
 
+def test_the_next_of_a_page_with_a_query_survives(client):
+    response = client.get("/portal/usage/?key=3&days=30")
+    assert response["Location"] == f"{LOGIN}?next=/portal/usage/%3Fkey%3D3%26days%3D30"
+
+
 def test_sign_in_lands_on_the_keys_page(person):
     client = Client(REMOTE_ADDR=fresh_address())
     page = client.get(LOGIN)

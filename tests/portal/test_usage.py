@@ -110,7 +110,7 @@ def test_another_users_key_id_is_404_everywhere(person, other, make_key_for, sig
 
 @pytest.mark.parametrize("path", [
     "/portal/usage/?key=99999999999999999999", "/portal/usage/export.csv?key=-1", "/portal/snippets/?key=1e3",
-    "/portal/usage/99999999999999999999/",
+    "/portal/usage/99999999999999999999/", "/portal/usage/?key=%C2%B2",
 ])
 def test_ids_that_cannot_exist_are_404(person, signed_in, path):
     assert signed_in(person).get(path).status_code == 404
