@@ -12,17 +12,18 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 from unfold.decorators import action, display
 
-from apikeys import services
+from apikeys import services, windows
 from apikeys.forms import ApiKeyForm
 from apikeys.models import AdminApiKey, ApiKey
-from core.display import badge, bar, confirm_page, confirmed, money
+from core.display import badge, bar, confirm_page, confirmed, money, none_label, stack
 
 STATUS_COLOURS = {
     ApiKey.Status.ACTIVE: "ok",
     ApiKey.Status.QUOTA_EXHAUSTED: "warn",
     ApiKey.Status.EXPIRED: "over",
 }
-EDITABLE = ("name", "group", "status", "quota", "ip_whitelist", "ip_blacklist")
+LIMITS = ("rate_limit_5h", "rate_limit_1d", "rate_limit_7d", "concurrency", "rpm_limit")
+EDITABLE = ("name", "group", "status", "quota", "ip_whitelist", "ip_blacklist", *LIMITS)
 
 
 def key_status_badge(key: ApiKey) -> str:
@@ -34,6 +35,26 @@ def key_quota_cell(key: ApiKey) -> str:
         return format_html('<span class="sr-muted">{}</span>', _("Unlimited"))
     fraction = float(key.quota_used / key.quota)
     return bar(_("Quota"), fraction, f"{money(key.quota_used)} / {money(key.quota)}")
+
+
+def key_windows_cell(key: ApiKey, now=None) -> str:
+    """A bar per limited spend window with its reset time; the key's own concurrency and RPM if set."""
+    now = now or timezone.now()
+    pieces = []
+    for window in windows.of(key):
+        if not window.limited:
+            continue
+        resets = window.resets_at(now)
+        note = (_("resets %(time)s") % {"time": timezone.localtime(resets).strftime("%m-%d %H:%M")}
+                if resets else _("not started"))
+        pieces.append(bar(window.name, window.fraction(now),
+                          f"{money(window.used_now(now))} / {money(window.limit)}", note))
+    if key.concurrency:
+        pieces.append(format_html('<span class="sr-muted">{}</span>',
+                                  _("%(n)d parallel") % {"n": key.concurrency}))
+    if key.rpm_limit:
+        pieces.append(format_html('<span class="sr-muted">{}</span>', _("%(n)d / min") % {"n": key.rpm_limit}))
+    return stack(pieces) if pieces else none_label()
 
 
 def key_expires_cell(key: ApiKey, now=None) -> str:
@@ -48,8 +69,8 @@ def key_expires_cell(key: ApiKey, now=None) -> str:
 class ApiKeyAdmin(ModelAdmin):
     form = ApiKeyForm
     list_display = (
-        "name", "masked_key", "user", "group", "status_badge", "quota_column", "expires_column", "last_used_at",
-        "created_at",
+        "name", "masked_key", "user", "group", "status_badge", "quota_column", "windows_column", "expires_column",
+        "last_used_at", "created_at",
     )
     list_filter = ("status", "group")
     search_fields = ("name", "prefix", "user__email")
@@ -64,6 +85,14 @@ class ApiKeyAdmin(ModelAdmin):
         fieldsets = [
             (None, {"fields": main}),
             (_("Quota and expiry"), {"fields": (*quota_fields, "expires_enabled", "expires_at")}),
+            (_("Limits"), {
+                "fields": ("rate_limit_5h", "rate_limit_1d", "rate_limit_7d",
+                           *(() if obj is None else ("windows_display", "reset_rate_limit_usage")),
+                           "concurrency", "rpm_limit"),
+                "description": _("Spend windows in USD (0 = off): 5 h from the first charge, 1 d and 7 d from "
+                                 "the start of a day (UTC). A request past a limit is refused with 429 until the "
+                                 "window resets."),
+            }),
             (_("IP rules"), {"fields": ("ip_whitelist", "ip_blacklist")}),
         ]
         if obj is not None:
@@ -73,7 +102,7 @@ class ApiKeyAdmin(ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("masked_key", "user", "quota_used_display", "last_used_at", "created_at")
+        return ("masked_key", "user", "quota_used_display", "windows_display", "last_used_at", "created_at")
 
     conditional_fields = {"expires_at": "expires_enabled"}
 
@@ -89,6 +118,14 @@ class ApiKeyAdmin(ModelAdmin):
     @display(description=_("quota"), ordering="quota")
     def quota_column(self, obj):
         return key_quota_cell(obj)
+
+    @display(description=_("spend windows"))
+    def windows_column(self, obj):
+        return key_windows_cell(obj)
+
+    @display(description=_("window usage"))
+    def windows_display(self, obj):
+        return key_windows_cell(obj)
 
     @display(description=_("expires"), ordering="expires_at")
     def expires_column(self, obj):
@@ -112,7 +149,7 @@ class ApiKeyAdmin(ModelAdmin):
                 fresh, raw = services.create_key(
                     data["user"], name=data.get("name", ""), group=data.get("group"), quota=data["quota"],
                     ip_whitelist=data.get("ip_whitelist") or (), ip_blacklist=data.get("ip_blacklist") or (),
-                    enforce_group_access=False,
+                    enforce_group_access=False, **{name: data[name] for name in LIMITS if name in data},
                 )
                 if data.get("expires_at"):
                     fresh = services.update_key(fresh, expires_at=data["expires_at"], enforce_group_access=False)
@@ -132,6 +169,8 @@ class ApiKeyAdmin(ModelAdmin):
         changes = {name: data[name] for name in EDITABLE if name in changed}
         if changed & {"expires_enabled", "expires_at"}:
             changes["expires_at"] = data.get("expires_at")
+        if data.get("reset_rate_limit_usage"):
+            changes["reset_rate_limit_usage"] = True
         key = ApiKey.objects.get(pk=obj.pk)
         return services.update_key(key, enforce_group_access=False, **changes)
 

@@ -52,6 +52,24 @@ class IpListField(forms.CharField):
             raise forms.ValidationError(exc.message)
 
 
+class LimitField(forms.DecimalField):
+    """A USD limit (0 = off), read by the same rule as the REST API's (apikeys.services.clean_quota)."""
+
+    def __init__(self, name: str):
+        self.name = name  # the field the error names, as the API's does
+        column = ApiKey._meta.get_field(name)
+        super().__init__(required=False, min_value=0, max_digits=20, decimal_places=9, label=column.verbose_name,
+                         help_text=column.help_text,
+                         widget=UnfoldAdminDecimalFieldWidget(attrs={"step": "0.01", "placeholder": "0"}))
+
+    def clean(self, value):
+        value = super().clean(value)
+        try:
+            return clean_quota(value if value is not None else 0, self.name)
+        except KeyRuleError as exc:
+            raise forms.ValidationError(exc.message)
+
+
 class ApiKeyForm(forms.ModelForm):
     expires_enabled = forms.BooleanField(label=_("Expiration"), required=False, widget=UnfoldBooleanSwitchWidget)
     expires_at = forms.DateTimeField(
@@ -63,12 +81,20 @@ class ApiKeyForm(forms.ModelForm):
         widget=UnfoldAdminDecimalFieldWidget(attrs={"step": "0.01", "placeholder": "0"}),
         help_text=_("0 = unlimited"),
     )
+    rate_limit_5h = LimitField("rate_limit_5h")
+    rate_limit_1d = LimitField("rate_limit_1d")
+    rate_limit_7d = LimitField("rate_limit_7d")
+    reset_rate_limit_usage = forms.BooleanField(
+        label=_("Reset window usage"), required=False, widget=UnfoldBooleanSwitchWidget,
+        help_text=_("On save, the 5h, 1d and 7d windows start again from 0."),
+    )
     ip_whitelist = IpListField(label=_("IP allow list"), required=False, help_text=_("One IP or CIDR per line"))
     ip_blacklist = IpListField(label=_("IP deny list"), required=False, help_text=_("One IP or CIDR per line"))
 
     class Meta:
         model = ApiKey
-        fields = ("user", "name", "group", "status", "quota", "expires_at", "ip_whitelist", "ip_blacklist")
+        fields = ("user", "name", "group", "status", "quota", "expires_at", "ip_whitelist", "ip_blacklist",
+                  "rate_limit_5h", "rate_limit_1d", "rate_limit_7d", "concurrency", "rpm_limit")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -83,6 +109,11 @@ class ApiKeyForm(forms.ModelForm):
                 if value in (ApiKey.Status.ACTIVE, ApiKey.Status.INACTIVE) or value == current
             ]
         self.initial["quota"] = plain_amount(self.instance.quota) if self.instance.pk else "0"
+        for name in ("rate_limit_5h", "rate_limit_1d", "rate_limit_7d"):
+            self.initial[name] = plain_amount(getattr(self.instance, name)) if self.instance.pk else "0"
+        for name in ("concurrency", "rpm_limit"):
+            if name in self.fields:
+                self.fields[name].required = False  # empty = 0 = off
         self.initial["expires_enabled"] = bool(self.instance.expires_at)
 
     def clean_quota(self):
@@ -91,6 +122,12 @@ class ApiKeyForm(forms.ModelForm):
             return clean_quota(value if value is not None else 0)
         except KeyRuleError as exc:
             raise forms.ValidationError(exc.message)
+
+    def clean_concurrency(self):
+        return self.cleaned_data.get("concurrency") or 0
+
+    def clean_rpm_limit(self):
+        return self.cleaned_data.get("rpm_limit") or 0
 
     def clean(self):
         cleaned = super().clean()

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from apikeys import services, windows
 from apikeys.models import ApiKey
 from core.rest import ApiError
-from core.serializers import Answer, Bool, Choice, Id, ModelBody, StrictInteger
+from core.serializers import Answer, Bool, Choice, Id, ModelBody, Money, StrictInteger
 from groups.models import Group
 
 
@@ -19,6 +19,34 @@ class KeyGroupOut(Answer):
         read_only_fields = fields
 
 
+def _window(key, name: str) -> dict:
+    """A spend window as it stands now: an elapsed one shows 0 used and no start (spec §2.5)."""
+    return next(w for w in windows.of(key) if w.name == name).report(timezone.now())
+
+
+class WindowUsed(Money):
+    """A window's usage now (read-only, from the whole key)."""
+
+    def __init__(self, name: str):
+        self.window = name
+        super().__init__(source="*", read_only=True)
+
+    def to_representation(self, key):
+        return super().to_representation(_window(key, self.window)["used"])
+
+
+class WindowTime(serializers.DateTimeField):
+    """When a window started or resets; null while no window runs."""
+
+    def __init__(self, name: str, part: str):
+        self.window, self.part = name, part
+        super().__init__(source="*", read_only=True, allow_null=True)
+
+    def to_representation(self, key):
+        value = _window(key, self.window)[self.part]
+        return None if value is None else super().to_representation(value)
+
+
 class KeyOut(Answer):
     key_prefix = serializers.CharField(source="prefix", read_only=True)
     masked_key = serializers.CharField(source="masked", read_only=True)
@@ -27,15 +55,15 @@ class KeyOut(Answer):
     ip_whitelist = serializers.ListField(child=serializers.CharField(), read_only=True)
     ip_blacklist = serializers.ListField(child=serializers.CharField(), read_only=True)
 
-    usage_5h = serializers.SerializerMethodField()
-    usage_1d = serializers.SerializerMethodField()
-    usage_7d = serializers.SerializerMethodField()
-    window_5h_start = serializers.SerializerMethodField()
-    window_1d_start = serializers.SerializerMethodField()
-    window_7d_start = serializers.SerializerMethodField()
-    window_5h_resets_at = serializers.SerializerMethodField()
-    window_1d_resets_at = serializers.SerializerMethodField()
-    window_7d_resets_at = serializers.SerializerMethodField()
+    usage_5h = WindowUsed("5h")
+    window_5h_start = WindowTime("5h", "window_start")
+    window_5h_resets_at = WindowTime("5h", "resets_at")
+    usage_1d = WindowUsed("1d")
+    window_1d_start = WindowTime("1d", "window_start")
+    window_1d_resets_at = WindowTime("1d", "resets_at")
+    usage_7d = WindowUsed("7d")
+    window_7d_start = WindowTime("7d", "window_start")
+    window_7d_resets_at = WindowTime("7d", "resets_at")
 
     class Meta:
         model = ApiKey
@@ -47,58 +75,6 @@ class KeyOut(Answer):
             "window_5h_resets_at", "window_1d_resets_at", "window_7d_resets_at", "concurrency", "rpm_limit",
         ]
         read_only_fields = fields
-
-    def _window(self, key, name: str) -> dict:
-        """A window as it stands now: an elapsed one shows 0 used and no start (spec §2.5)."""
-        now = self.context.setdefault("now", timezone.now())
-        window = next(w for w in windows.of(key) if w.name == name)
-        return window.report(now)
-
-    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=9, coerce_to_string=False))
-    def get_usage_5h(self, key):
-        return self._window(key, "5h")["used"]
-
-    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=9, coerce_to_string=False))
-    def get_usage_1d(self, key):
-        return self._window(key, "1d")["used"]
-
-    @extend_schema_field(serializers.DecimalField(max_digits=20, decimal_places=9, coerce_to_string=False))
-    def get_usage_7d(self, key):
-        return self._window(key, "7d")["used"]
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_5h_start(self, key):
-        return self._window(key, "5h")["window_start"]
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_1d_start(self, key):
-        return self._window(key, "1d")["window_start"]
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_7d_start(self, key):
-        return self._window(key, "7d")["window_start"]
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_5h_resets_at(self, key):
-        return self._window(key, "5h")["resets_at"]
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_1d_resets_at(self, key):
-        return self._window(key, "1d")["resets_at"]
-
-    @extend_schema_field(serializers.DateTimeField(allow_null=True))
-    def get_window_7d_resets_at(self, key):
-        return self._window(key, "7d")["resets_at"]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        # Method fields return Python values: the answer holds the same JSON types as the model fields.
-        money, stamp = serializers.DecimalField(20, 9, coerce_to_string=False), serializers.DateTimeField()
-        for name in windows.NAMES:
-            data[f"usage_{name}"] = money.to_representation(data[f"usage_{name}"])
-            for field in (f"window_{name}_start", f"window_{name}_resets_at"):
-                data[field] = None if data[field] is None else stamp.to_representation(data[field])
-        return data
 
 
 class CreatedKeyOut(KeyOut):

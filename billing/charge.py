@@ -2,9 +2,9 @@
 
 For one gateway request, in ONE database transaction: insert the usage log (unique request id + key,
 so a repeated charge is a no-op), take the cost off the user's balance or add it to the subscription
-windows, add it to the key's quota, add the account cost to the account's quota. Every counter is a
-single UPDATE computed by the database on the row's current value (nano-dollars), so parallel charges sum
-exactly.
+windows, add it to the key's quota and spend windows (apikeys.windows), add the account cost to the
+account's quota. Every counter is a single UPDATE computed by the database on the row's current value
+(nano-dollars), so parallel charges sum exactly.
 
 Charges run on a small thread pool (`CHARGE_WORKERS`). The gateway awaits a delivered answer's charge
 (`settle`) before the answer's last bytes leave, so a killed process loses no charge for an answer a

@@ -245,6 +245,8 @@ AUTH_CACHE_LOCAL_TTL = env.float("AUTH_CACHE_LOCAL_TTL", default=15.0)
 CONCURRENCY_SLOT_TTL = env.int("CONCURRENCY_SLOT_TTL", default=30 * 60)
 CONCURRENCY_WAIT_TIMEOUT = env.float("CONCURRENCY_WAIT_TIMEOUT", default=30.0)
 CONCURRENCY_PING_INTERVAL = env.float("CONCURRENCY_PING_INTERVAL", default=10.0)
+# The sliding period a key's rpm_limit counts requests in (seconds; a minute, shorter only in tests).
+KEY_RPM_PERIOD = env.float("KEY_RPM_PERIOD", default=60.0)
 STICKY_SESSION_TTL = env.int("STICKY_SESSION_TTL", default=3600)
 OVERLOAD_COOLDOWN_MINUTES = env.int("OVERLOAD_COOLDOWN_MINUTES", default=10)
 OAUTH_401_COOLDOWN_MINUTES = env.int("OAUTH_401_COOLDOWN_MINUTES", default=10)

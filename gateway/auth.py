@@ -1,7 +1,8 @@
 """API-key authentication for the gateway routes (spec §2.2, S7), with the reference's codes.
 
 Order: key present → known → status usable → IP rules → user active → (not for /v1/usage) key
-exhausted/expired by status, expiry time, quota → subscription or balance → group assigned.
+exhausted/expired by status, expiry time, quota, spend windows (apikeys.windows) → subscription or
+balance → group assigned.
 """
 
 import asyncio

@@ -26,9 +26,6 @@ log = logging.getLogger(__name__)
 USER_EXTRA_WAITING = 20  # a user may queue this many requests beyond their concurrency
 
 
-RATE_PERIOD = 60.0  # a key's rpm_limit counts the requests of any last 60 seconds
-
-
 class RateLimitExceeded(Exception):
     """A key's requests per minute stayed used up; a retry may succeed after `retry_after` seconds."""
 
@@ -236,10 +233,11 @@ def request_slots(key, holder: str) -> list[tuple[str, str]]:
 
 
 async def wait_for_rate(key: str, limit: int, holder: str, *, max_waiting: int, timeout: float) -> None:
-    """Count one request of `key` within `limit` per RATE_PERIOD, queueing for up to `timeout` seconds
-    when the next free moment comes that soon; raise RateLimitExceeded with when to retry."""
+    """Count one request of `key` within `limit` per settings.KEY_RPM_PERIOD (a sliding minute), queueing
+    for up to `timeout` seconds when the next free moment comes that soon; raise RateLimitExceeded with
+    when to retry."""
     store = get_store()
-    wait = await store.hit_rate(key, limit, RATE_PERIOD, holder)
+    wait = await store.hit_rate(key, limit, settings.KEY_RPM_PERIOD, holder)
     if not wait:
         return
     message = f"Rate limit exceeded: {limit} requests per minute for this API key, please retry later"
@@ -256,7 +254,7 @@ async def wait_for_rate(key: str, limit: int, holder: str, *, max_waiting: int, 
         while (remaining := deadline - loop.time()) > 0:
             # Jitter so waiters freed by the same minute do not ask in lockstep.
             await asyncio.sleep(min(wait * random.uniform(1.0, 1.2), remaining))
-            wait = await store.hit_rate(key, limit, RATE_PERIOD, holder)
+            wait = await store.hit_rate(key, limit, settings.KEY_RPM_PERIOD, holder)
             if not wait:
                 return
     finally:

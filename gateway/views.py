@@ -14,6 +14,7 @@ from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedire
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from apikeys import windows
 from core import db
 from gateway import dialects, pipeline
 from gateway.auth import authenticate
@@ -215,6 +216,8 @@ def _usage_report(key_id: int) -> dict:
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
         "usage": {"today": aggregate(logs.filter(created_at__gte=start_of_day)), "total": aggregate(logs)},
     }
+    now = timezone.now()
+    report["rate_limits"] = [_window_report(w, now) for w in windows.of(key) if w.limited]
     if key.quota > 0:
         report["quota"] = {"limit": float(key.quota), "used": float(key.quota_used),
                            "remaining": float(max(key.quota - key.quota_used, 0))}
@@ -223,6 +226,17 @@ def _usage_report(key_id: int) -> dict:
         report["remaining"] = float(key.user.balance)
         report["balance"] = float(key.user.balance)
     return report
+
+
+def _window_report(window, now) -> dict:
+    """One spend window in /v1/usage (numbers as the rest of the report gives them)."""
+    shown = window.report(now)
+    return {
+        "window": window.name, "limit": float(shown["limit"]), "used": float(shown["used"]),
+        "remaining": float(shown["remaining"]),
+        "window_start": shown["window_start"].isoformat() if shown["window_start"] else None,
+        "resets_at": shown["resets_at"].isoformat() if shown["resets_at"] else None,
+    }
 
 
 @gateway_view(dialects.ANTHROPIC, "GET")

@@ -1,5 +1,6 @@
-"""A balance or a key quota running out stops the requests that start after the charge that crossed it:
-32 clients at once overrun it by at most the requests already in flight (31 here), never more."""
+"""A balance, a key quota or a key spend window running out stops the requests that start after the charge
+that crossed it: 32 clients at once overrun it by at most the requests already in flight (31 here), never
+more."""
 
 import asyncio
 from decimal import Decimal
@@ -58,3 +59,12 @@ def test_key_quota(cheap_answers, gateway_url):
     setup.refresh()
     assert CROSSING <= served <= CROSSING + CLIENTS - 1
     assert setup.key.quota_used == served * COST and setup.key.status == "quota_exhausted"
+
+
+def test_key_5h_window(cheap_answers, gateway_url):
+    """The spend windows keep the same bound: read from the store every charge has updated."""
+    setup = make_setup(cheap_answers.url, key_fields={"rate_limit_5h": Decimal("0.01")})
+    served = asyncio.run(hammer(gateway_url, setup.raw_key, "API_KEY_RATE_5H_EXCEEDED"))
+    setup.refresh()
+    assert CROSSING <= served <= CROSSING + CLIENTS - 1
+    assert setup.key.usage_5h == served * COST

@@ -1,5 +1,6 @@
 """Two gateway processes (`manage.py serve` on two ports) sharing PostgreSQL and Redis: a user's
-concurrency limit holds across both, and their slots are all given back. Production mode only."""
+concurrency limit and a key's RPM, concurrency and spend window hold across both, and their slots are all
+given back. Production mode only."""
 
 import asyncio
 import os
@@ -14,7 +15,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from tests.fakes.anthropic import Reply, stream_events
+from apikeys.models import ApiKey
+from tests.fakes.anthropic import Reply, message, stream_events, usage
 from tests.live import make_setup, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -127,3 +129,58 @@ def test_an_account_marked_by_one_process_is_skipped_by_the_other(anthropic_fake
     assert ask(second, "after") == 200
     keys = [r.headers["x-api-key"] for r in anthropic_fake.requests]
     assert keys == ["sk-ant-upstream-0", "sk-ant-upstream-0", "sk-ant-upstream-1", "sk-ant-upstream-1"]
+
+
+def test_a_keys_limits_hold_across_processes(anthropic_fake, two_gateways):
+    """RPM, concurrency and the 5 h spend window of one key, used through both processes, hold in total."""
+    from decimal import Decimal
+
+    first, second = two_gateways
+    urls = [first, second]
+    cheap = {**BODY, "stream": False, "model": "claude-haiku-4-5"}  # 100 input tokens: $0.0001
+
+    def post(url, setup, body=cheap):
+        return httpx.post(url + "/v1/messages", json=body, headers={"x-api-key": setup.raw_key}, timeout=30)
+
+    # Requests per minute: 3 in total, whichever process serves them.
+    rpm = make_setup(anthropic_fake.url, key_fields={"rpm_limit": 3})
+    anthropic_fake.reply(*[Reply(body=message(usage_=usage(input=1, output=1))) for _ in range(3)])
+    answers = [post(urls[n % 2], rpm) for n in range(6)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429, 429, 429]
+    assert {r.json()["error"]["type"] for r in answers[3:]} == {"rate_limit_error"}
+
+    # The 5 h window: $0.0002 is two requests in total, not two per process.
+    window = make_setup(anthropic_fake.url, key_fields={"rate_limit_5h": Decimal("0.0002")})
+    anthropic_fake.reply(*[Reply(body=message(usage_=usage(input=100, output=0))) for _ in range(2)])
+    assert post(first, window).status_code == 200
+    assert post(second, window).status_code == 200
+    for url in urls:
+        refused = post(url, window)
+        assert refused.status_code == 429 and refused.json()["error"]["code"] == "API_KEY_RATE_5H_EXCEEDED"
+    assert ApiKey.objects.get(pk=window.key.pk).usage_5h == Decimal("0.0002")
+
+    # Concurrency 1: a stream held on one process keeps the other from starting a second request.
+    single = make_setup(anthropic_fake.url, key_fields={"concurrency": 1})
+    anthropic_fake.reply(Reply(events=stream_events(), hold_after=1), Reply(body=message()))
+
+    async def scenario():
+        async with httpx.AsyncClient(timeout=30) as client:
+            held = await client.send(client.build_request("POST", first + "/v1/messages", json=BODY,
+                                                          headers={"x-api-key": single.raw_key}), stream=True)
+            assert held.status_code == 200
+            refused = await client.post(second + "/v1/messages", json=cheap, headers={"x-api-key": single.raw_key})
+            assert refused.status_code == 429
+            assert "Concurrency limit exceeded for key" in refused.json()["error"]["message"]
+            anthropic_fake.release()
+            assert b"message_stop" in await held.aread()
+            await held.aclose()
+
+    asyncio.run(scenario())
+    assert wait_until(lambda: redis_zcard(f"concurrency:key:{single.key.pk}") == 0)
+    assert post(second, single).status_code == 200
+
+
+def redis_zcard(name: str) -> int:
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL).zcard(name)
