@@ -190,6 +190,9 @@ _inflight: dict[tuple[int, str], asyncio.Future] = {}
 
 async def lookup(key_hash: str) -> KeySnapshot | None:
     """The snapshot of a key by hash, or None for an unknown key."""
+    # A key refused here never takes a concurrency slot, so this is where a key re-enabled by another
+    # process (a command in embedded mode) must be noticed.
+    get_store().notice_others()
     found = _local_get(key_hash)
     if found is not _MISSING:
         return found

@@ -14,18 +14,18 @@ from django.db.models import F
 from apikeys import cache
 from billing.models import BalanceChange
 from core.money import nanos, to_decimal
+from core.rules import RuleError
 from users.models import User
 
 MAX_BALANCE = Decimal(9_000_000_000)  # the nano-dollar BIGINT column holds up to ~9.2e9 USD
 MAX_NOTE = 10_000
 
 
-class BalanceError(Exception):
-    """A change the rules refuse; `message` is one line naming what is wrong."""
+class BalanceError(RuleError):
+    """A change the rules refuse; `message` is one line saying what is wrong, `code` its machine reason."""
 
     def __init__(self, message: str, code: str = "INVALID_BALANCE"):
-        super().__init__(message)
-        self.message = message
+        super().__init__(message, 400, code)
         self.code = code
 
 
@@ -47,7 +47,8 @@ def check_adjustment(current: Decimal, amount: Decimal) -> None:
     """The rule of an adjustment: taking away never leaves the balance negative (a balance the gateway
     overdrew may still be topped up), and adding never takes it above MAX_BALANCE."""
     if amount < 0 and current + amount < 0:
-        raise BalanceError(f"the result would be negative (the balance is {current})", "INSUFFICIENT_BALANCE")
+        raise BalanceError(f"the result would be negative (the balance is {current.normalize():f})",
+                           "INSUFFICIENT_BALANCE")
     if amount > 0 and current + amount > MAX_BALANCE:
         raise BalanceError(f"the result would exceed {MAX_BALANCE}", "BALANCE_TOO_LARGE")
 
@@ -55,6 +56,8 @@ def check_adjustment(current: Decimal, amount: Decimal) -> None:
 def adjust(user: User, amount, *, kind: str, note: str = "", actor: User | None = None) -> BalanceChange:
     """Add `amount` (negative takes away), by `check_adjustment`'s rule. Sets `user.balance` to the result."""
     amount, note = _amount(amount), _note(note)
+    if not amount:
+        raise BalanceError("an adjustment of 0 changes nothing", "INVALID_AMOUNT")
     with transaction.atomic():
         rows = _locked(user)
         check_adjustment(rows.values_list("balance", flat=True).get(), amount)

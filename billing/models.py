@@ -3,7 +3,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from core.money import MoneyField
+from core.money import MoneyField, usd
 
 
 class ModelPrice(models.Model):
@@ -164,4 +164,5 @@ class BalanceChange(models.Model):
         indexes = [models.Index(fields=["user", "-created_at"])]
 
     def __str__(self):
-        return f"{self.user_id} {self.amount:+}"
+        sign = "+" if self.amount >= 0 else "−"
+        return f"{sign}{usd(abs(self.amount))} ({self.get_kind_display()})"

@@ -264,6 +264,8 @@ USAGE_AGGREGATION_INTERVAL = env.int("USAGE_AGGREGATION_INTERVAL", default=60)
 USAGE_AGGREGATION_OVERLAP = env.int("USAGE_AGGREGATION_OVERLAP", default=120)
 # Raw usage logs older than this many days are deleted (rollups stay); 0 keeps them for ever.
 USAGE_LOG_RETENTION_DAYS = env.int("USAGE_LOG_RETENTION_DAYS", default=90)
+# Statistics read the rollups (plus the raw tail); false reads raw logs only (the benchmark compares both).
+USAGE_STATS_ROLLUPS = env.bool("USAGE_STATS_ROLLUPS", default=True)
 # Seconds the admin statistics endpoints keep an answer (keyed by every filter).
 USAGE_STATS_CACHE_TTL = env.int("USAGE_STATS_CACHE_TTL", default=30)
 # Pool-mode accounts whose same-account retries all failed sit out this long (spec S3).

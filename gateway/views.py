@@ -5,13 +5,11 @@ import json
 import logging
 import time
 import uuid
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import connection
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from apikeys import windows
@@ -181,31 +179,25 @@ async def gemini_model(request, model):
 # --- /v1/usage -------------------------------------------------------------------------------------
 
 
-def _usage_report(key_id: int) -> dict:
-    from django.db.models import Count, Sum
-
+def _usage_report(key_id: int, params) -> dict:
     from apikeys.models import ApiKey
-    from billing.models import UsageLog
+    from core.rules import RuleError
+    from usage import stats
 
     key = ApiKey.objects.select_related("user", "group").get(pk=key_id)
-    logs = UsageLog.objects.filter(api_key_id=key_id)
-    sums = {
-        "requests": Count("id"), "input_tokens": Sum("input_tokens"), "output_tokens": Sum("output_tokens"),
-        "cache_read_tokens": Sum("cache_read_tokens"), "cache_creation_tokens": Sum("cache_creation_tokens"),
-        "cost": Sum("total_cost"), "actual_cost": Sum("actual_cost"),
-    }
-    start_of_day = timezone.now().replace(hour=0, minute=0, second=0, microsecond=0)
+    try:  # model_stats: the last 30 days unless start_date / end_date say otherwise
+        period = stats.make_filter(params.get("start_date"), params.get("end_date"), params.get("timezone"),
+                                   api_key_id=key_id, default_days=30)
+    except RuleError as exc:
+        raise bad_request(exc.message)
 
-    def aggregate(qs):
-        row = qs.aggregate(**sums)
-        out = {name: int(row[name] or 0) for name in sums if name not in ("cost", "actual_cost")}
-        out["total_tokens"] = sum(out[n] for n in ("input_tokens", "output_tokens", "cache_read_tokens",
-                                                     "cache_creation_tokens"))
-        # Sum() over a MoneyField is nano-dollars.
-        for name in ("cost", "actual_cost"):
-            out[name] = float(Decimal(row[name] or 0) / 10**9)
-        return out
+    def amounts(row: dict) -> dict:
+        out = {name: row[name] for name in ("requests", "input_tokens", "output_tokens", "cache_read_tokens",
+                                            "cache_creation_tokens", "total_tokens")}
+        return {**out, "cost": float(row["cost"]), "actual_cost": float(row["actual_cost"])}
 
+    today = stats.make_filter(default_days=1, api_key_id=key_id, timezone=period.tz)
+    recent = stats.recent_rates(api_key_id=key_id)
     limited = key.quota > 0 or key.rate_limit_5h > 0 or key.rate_limit_1d > 0 or key.rate_limit_7d > 0
     report = {
         "mode": "quota_limited" if limited else "unrestricted",
@@ -214,7 +206,13 @@ def _usage_report(key_id: int) -> dict:
         "planName": key.group.name if key.group else None,
         "unit": "USD",
         "expires_at": key.expires_at.isoformat() if key.expires_at else None,
-        "usage": {"today": aggregate(logs.filter(created_at__gte=start_of_day)), "total": aggregate(logs)},
+        "usage": {
+            "today": amounts(stats.totals(today)),
+            "total": amounts(stats.totals(stats.StatsFilter(api_key_id=key_id))),
+        },
+        "rpm": recent["rpm"], "tpm": recent["tpm"],
+        "model_stats": [{"model": row["model"], **amounts(row)} for row in stats.models(period)],
+        **stats.date_range(period),
     }
     now = timezone.now()
     report["rate_limits"] = [_window_report(w, now) for w in windows.of(key) if w.limited]
@@ -242,7 +240,8 @@ def _window_report(window, now) -> dict:
 @gateway_view(dialects.ANTHROPIC, "GET")
 async def usage(request):
     ctx = await authenticate(request, skip_billing=True)
-    return JsonResponse(await db.run(_usage_report, ctx.key.key_id), json_dumps_params={"ensure_ascii": False})
+    report = await db.run(_usage_report, ctx.key.key_id, request.GET)
+    return JsonResponse(report, json_dumps_params={"ensure_ascii": False})
 
 
 # --- probes ----------------------------------------------------------------------------------------

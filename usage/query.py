@@ -99,7 +99,14 @@ RAW_SUMS = {
 ROLLUP_SUMS = {name: Sum(name) for name in MEASURES}
 
 
-def _key_expression(key: str, time_field: str, f: StatsFilter):
+def _whole_hours(zone: ZoneInfo) -> bool:
+    return not dt.datetime(2000, 1, 1, tzinfo=zone).utcoffset().total_seconds() % 3600
+
+
+def _key_expression(key: str, time_field: str, f: StatsFilter, table=None):
+    # A rollup's own bucket already is the day (daily rows, counted in TIME_ZONE) or the hour.
+    if table is DailyUsage and key == "day" or table is HourlyUsage and key == "hour" and _whole_hours(f.zone):
+        return F("bucket")
     if key == "day":
         return TruncDay(time_field, tzinfo=f.zone)
     if key == "hour":
@@ -126,26 +133,26 @@ def _rollup_table(f: StatsFilter, keys: Sequence[str]):
         return DailyUsage
     if _aligned(f.start, "hour") and _aligned(f.end, "hour"):
         # Counted in another zone, hours must still line up with its day boundaries.
-        if "day" in keys and dt.datetime(2000, 1, 1, tzinfo=f.zone).utcoffset().total_seconds() % 3600:
+        if "day" in keys and not _whole_hours(f.zone):
             return None
         return HourlyUsage
     return None
 
 
 def _sources(f: StatsFilter, keys: Sequence[str]):
-    """[(queryset, time field, sums)] that together cover the filter's logs exactly once."""
+    """[(queryset, rollup table or None for raw logs, sums)] that together cover the filter's logs once."""
     raw = UsageLog.objects.filter(f.dimension_filters())
     if f.endpoint is not None:
         raw = raw.filter(endpoint=f.endpoint)
-    mark = watermark()
+    mark = watermark() if settings.USAGE_STATS_ROLLUPS else None
     table = _rollup_table(f, keys)
     if mark is None or table is None or (f.start is not None and f.start >= mark):
-        return [(_between(raw, "created_at", f.start, f.end), "created_at", RAW_SUMS)]
+        return [(_between(raw, "created_at", f.start, f.end), None, RAW_SUMS)]
     rolled = _between(table.objects.filter(f.dimension_filters()), "bucket", f.start, f.end)
-    parts = [(rolled, "bucket", ROLLUP_SUMS)]
+    parts = [(rolled, table, ROLLUP_SUMS)]
     tail_start = max(f.start, mark) if f.start is not None else mark
     if f.end is None or tail_start < f.end:
-        parts.append((_between(raw, "created_at", tail_start, f.end), "created_at", RAW_SUMS))
+        parts.append((_between(raw, "created_at", tail_start, f.end), None, RAW_SUMS))
     return parts
 
 
@@ -161,16 +168,19 @@ def _zero() -> dict:
     return {name: (Decimal(0) if name in COST_MEASURES else 0) for name in MEASURES}
 
 
-def grouped(f: StatsFilter, keys: Sequence[str] = (), model_dim: str | None = None) -> list[dict]:
+def grouped(f: StatsFilter, keys: Sequence[str] = (), model_dim: str | None = None,
+            among: tuple[str, Sequence] | None = None) -> list[dict]:
     """Sums of every measure per combination of `keys` (dimension names, "model_dim", "day", "hour").
 
-    `model_dim` keeps only logs whose model, read per `f.model_source`, equals it. Each row also has
+    `model_dim` keeps only logs whose model, read per `f.model_source`, equals it; `among` = (dimension,
+    values) only those whose dimension is one of the values. Each row also has
     `total_tokens`. Time keys come back as aware datetimes in the filter's zone. Unordered.
     """
     merged: dict[tuple, dict] = {}
-    for qs, time_field, sums in _sources(f, keys):
-        aliases = {f"k_{key}": _key_expression(key, time_field, f) for key in keys}
-        rows = qs
+    for qs, table, sums in _sources(f, keys):
+        time_field = "bucket" if table else "created_at"
+        aliases = {f"k_{key}": _key_expression(key, time_field, f, table) for key in keys}
+        rows = qs if among is None else qs.filter(**{f"{among[0]}__in": list(among[1])})
         if model_dim is not None:
             rows = rows.annotate(k_dim_filter=model_expression(f.model_source)).filter(k_dim_filter=model_dim)
         rows = rows.annotate(**aliases)

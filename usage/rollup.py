@@ -12,7 +12,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Min, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
@@ -22,7 +22,6 @@ from usage.models import DIMENSIONS, MEASURES, AggregationState, DailyUsage, Hou
 from usage.query import RAW_SUMS
 
 log = logging.getLogger(__name__)
-BATCH = 2000
 
 
 def _floor_hour(moment: dt.datetime) -> dt.datetime:
@@ -40,24 +39,28 @@ def retention_horizon(now: dt.datetime) -> dt.datetime | None:
     return _floor_hour(now - dt.timedelta(days=days)) + dt.timedelta(hours=1) if days > 0 else None
 
 
+def _insert_select(table, queryset, names: dict[str, str]) -> None:
+    """INSERT INTO table (columns) SELECT ... FROM (the grouped queryset): the rows never visit Python.
+    `names` maps each table column to the queryset's output column."""
+    sql, params = queryset.query.sql_with_params()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(column) for column in names)
+    picked = ", ".join(f"sub.{quote(source)}" for source in names.values())
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(table._meta.db_table)} ({columns}) SELECT {picked} FROM ({sql}) sub",
+                       params)
+
+
 def _rebuild(start: dt.datetime, until: dt.datetime) -> int:
     """Rollups of [start, until) from raw logs (start is an hour boundary); the number of logs read."""
     HourlyUsage.objects.filter(bucket__gte=start).delete()
     raw = UsageLog.objects.filter(created_at__gte=start, created_at__lt=until)
-    rows = (
+    hours = (
         raw.annotate(bucket_=TruncHour("created_at", tzinfo=dt.UTC))
         .values("bucket_", *DIMENSIONS).annotate(**RAW_SUMS).order_by()
     )
-    count = 0
-    batch = []
-    for row in rows.iterator(chunk_size=BATCH):
-        count += row["requests"]
-        batch.append(HourlyUsage(bucket=row.pop("bucket_"), **{k: (v or 0) if k in MEASURES else v
-                                                                 for k, v in row.items()}))
-        if len(batch) >= BATCH:
-            HourlyUsage.objects.bulk_create(batch)
-            batch = []
-    HourlyUsage.objects.bulk_create(batch)
+    columns = {"bucket": "bucket_", **{d: d for d in DIMENSIONS}, **{m: m for m in MEASURES}}
+    _insert_select(HourlyUsage, hours, columns)
 
     day = _day_start(start)
     DailyUsage.objects.filter(bucket__gte=day).delete()
@@ -66,15 +69,9 @@ def _rebuild(start: dt.datetime, until: dt.datetime) -> int:
         .annotate(bucket_=TruncDay("bucket", tzinfo=ZoneInfo(settings.TIME_ZONE)))
         .values("bucket_", *DIMENSIONS).annotate(**{f"{m}_": Sum(m) for m in MEASURES}).order_by()
     )
-    batch = []
-    for row in days.iterator(chunk_size=BATCH):
-        values = {k: row[k] for k in DIMENSIONS} | {m: row[f"{m}_"] for m in MEASURES}
-        batch.append(DailyUsage(bucket=row["bucket_"], **values))
-        if len(batch) >= BATCH:
-            DailyUsage.objects.bulk_create(batch)
-            batch = []
-    DailyUsage.objects.bulk_create(batch)
-    return count
+    _insert_select(DailyUsage, days, {"bucket": "bucket_", **{d: d for d in DIMENSIONS},
+                                      **{m: f"{m}_" for m in MEASURES}})
+    return raw.count()
 
 
 def aggregate(since: dt.datetime | None = None, now: dt.datetime | None = None) -> dict:

@@ -16,6 +16,7 @@ core.rules.RuleError, status 400) whose message starts with the offending parame
                   total_tokens, cost, actual_cost, account_cost, average_duration_ms}
     dashboard_stats(tz=None, user_id=None) -> entity counts (admin only: user_id None), totals,
                   today, rpm / tpm over the last 5 minutes
+    recent_rates(minutes=5, **dimensions) -> {rpm, tpm}   (e.g. api_key_id=..., user_id=...)
     trend(f, granularity="day"|"hour") -> [{date, requests, input_tokens, output_tokens,
                   cache_creation_tokens, cache_read_tokens, total_tokens, cost, actual_cost}]
     models(f) -> [{model, requests, input_tokens, output_tokens, cache_creation_tokens,
@@ -241,20 +242,12 @@ def _today(tz: str) -> StatsFilter:
 
 def dashboard_stats(tz: str | None = None, user_id: int | None = None) -> dict:
     """Totals, today and the last 5 minutes' RPM/TPM; with no user, also the entity counts."""
-    from billing.models import UsageLog
 
     tz = _zone(tz)
     everything = StatsFilter(tz=tz, user_id=user_id)
     today = StatsFilter(start=_today(tz).start, tz=tz, user_id=user_id)
     total, day = totals(everything), totals(today)
-    recent = UsageLog.objects.filter(created_at__gte=djtz.now() - dt.timedelta(minutes=5))
-    if user_id is not None:
-        recent = recent.filter(user_id=user_id)
-    last5 = recent.aggregate(
-        requests=Count("id"), i=Sum("input_tokens"), o=Sum("output_tokens"), r=Sum("cache_read_tokens"),
-        c=Sum("cache_creation_tokens"),
-    )
-    tokens = sum(last5[k] or 0 for k in "iorc")
+    recent = recent_rates(user_id=user_id)
     out = {
         "total_requests": total["requests"], "total_tokens": total["total_tokens"],
         "total_input_tokens": total["input_tokens"], "total_output_tokens": total["output_tokens"],
@@ -263,12 +256,26 @@ def dashboard_stats(tz: str | None = None, user_id: int | None = None) -> dict:
         "total_cost": total["cost"], "total_actual_cost": total["actual_cost"],
         "today_requests": day["requests"], "today_tokens": day["total_tokens"], "today_cost": day["cost"],
         "today_actual_cost": day["actual_cost"], "today_errors": day["errors"],
-        "rpm": round(last5["requests"] / 5, 1), "tpm": round(tokens / 5, 1),
+        "rpm": recent["rpm"], "tpm": recent["tpm"],
         "average_duration_ms": total["average_duration_ms"],
     }
     if user_id is None:
         out.update(_entity_counts())
     return out
+
+
+def recent_rates(minutes: int = 5, **dimensions) -> dict:
+    """Requests and tokens per minute over the last `minutes` (raw logs), for e.g. user_id or api_key_id."""
+    from billing.models import UsageLog
+
+    recent = UsageLog.objects.filter(created_at__gte=djtz.now() - dt.timedelta(minutes=minutes))
+    recent = recent.filter(**{k: v for k, v in dimensions.items() if v is not None})
+    last = recent.aggregate(
+        requests=Count("id"), i=Sum("input_tokens"), o=Sum("output_tokens"), r=Sum("cache_read_tokens"),
+        c=Sum("cache_creation_tokens"),
+    )
+    tokens = sum(last[k] or 0 for k in "iorc")
+    return {"rpm": round(last["requests"] / minutes, 1), "tpm": round(tokens / minutes, 1)}
 
 
 def _entity_counts() -> dict:
@@ -360,7 +367,7 @@ def api_keys_trend(f: StatsFilter, granularity: str = "day", limit: int = 5) -> 
     ranked = sorted(grouped(f, ["api_key_id"]), key=lambda r: (-r["actual_cost"], r["api_key_id"] or 0))
     top = [r["api_key_id"] for r in ranked if r["api_key_id"] is not None][:limit]
     names = dict(ApiKey.objects.filter(pk__in=top).values_list("id", "name"))
-    rows = [r for r in grouped(f, [key, "api_key_id"]) if r["api_key_id"] in top and r[key] is not None]
+    rows = [r for r in grouped(f, [key, "api_key_id"], among=("api_key_id", top)) if r[key] is not None]
     rows.sort(key=lambda r: (r[key], top.index(r["api_key_id"])))
     return [
         {"date": _bucket_label(r[key], key), "api_key_id": r["api_key_id"], "key_name": names.get(r["api_key_id"], ""),
@@ -446,6 +453,7 @@ def cache_efficiency(f: StatsFilter, by: str = "model") -> list[dict]:
 
 __all__ = [
     "MODEL_SOURCE_ERROR", "StatsError", "StatsFilter", "api_keys_trend", "cache_efficiency", "dashboard_stats",
-    "date_range", "filter_from_params", "groups", "make_filter", "model_source_param", "models", "spend",
+    "date_range", "filter_from_params", "groups", "make_filter", "model_source_param", "models", "recent_rates",
+    "spend",
     "totals", "trend", "usage_stats", "user_breakdown", "users_ranking",
 ]

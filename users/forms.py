@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
-from unfold.widgets import UnfoldAdminDecimalFieldWidget
+from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
 
 from billing import balance
 from billing.balance import MAX_NOTE
@@ -32,6 +32,7 @@ class UserChangeForm(UnfoldUserChangeForm):
     )
     balance_note = forms.CharField(
         label=_("Reason for the adjustment"), required=False, max_length=MAX_NOTE,
+        widget=UnfoldAdminTextInputWidget(attrs={"placeholder": _("e.g. invoice 2026-114, refund")}),
         help_text=_("Kept in the balance history with the amount, your name and the time."),
     )
 
@@ -41,6 +42,21 @@ class UserChangeForm(UnfoldUserChangeForm):
             "email", "password", "username", "notes", "concurrency", "allowed_groups", "role", "status",
             "is_staff", "is_superuser", "groups", "user_permissions",
         )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Two kinds of "group" live on a user: say which is which where they are chosen.
+        labels = {
+            "allowed_groups": (_("Exclusive groups"), _(
+                "The exclusive gateway groups (subrelay's groups of upstream accounts) this user may bind keys "
+                "to; the others are open to everyone.")),
+            "groups": (_("Django permission groups"), _(
+                "Django admin permission groups: which admin pages a staff member may use. They have nothing "
+                "to do with gateway groups.")),
+        }
+        for name, (label, help_text) in labels.items():
+            if name in self.fields:
+                self.fields[name].label, self.fields[name].help_text = label, help_text
 
     def clean_email(self):
         return self.cleaned_data["email"].strip().lower()

@@ -92,6 +92,10 @@ class Store:
         """Tell every process (this one included) listening on `channel`."""
         raise NotImplementedError
 
+    def notice_others(self) -> None:
+        """Take in the changes other processes announced where they are not pushed (the memory store's
+        marker file); nothing to do where they arrive by themselves (Redis pub/sub)."""
+
     def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """Call `callback(message)` for every message on `channel`, from now on. Idempotent per callback;
         a Redis listener runs on the caller's event loop (call it from async code)."""

@@ -71,6 +71,9 @@ class MemoryStore(Store):
             self._windows.clear()  # another process may have reset a key's usage: read the database again
             self._tell_listeners("*")
 
+    def notice_others(self) -> None:
+        self._poll_marker()
+
     # --- slots ---------------------------------------------------------------------------------------
     def _live(self, key: str) -> dict[str, float]:
         holders = self._holders.get(key)

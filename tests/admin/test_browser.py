@@ -131,3 +131,20 @@ def test_bedrock_auth_mode_shows_matching_fields(admin_page):
     page.select_option("#id_bedrock_auth_mode", "apikey")
     expect(page.locator("#id_api_key")).to_be_visible()
     expect(page.locator("#id_aws_secret_access_key")).to_be_hidden()
+
+
+def test_adjust_a_balance_and_see_it_in_the_history(admin_page):
+    from users.models import User
+
+    user = User.objects.create_user("buyer@example.com", "pw-12345678", balance=D(10))
+    page = admin_page
+    page.goto(f"{page.base}/admin/users/user/{user.pk}/change/")
+    page.fill("input[name=balance_adjustment]", "-2.5")
+    page.fill("input[name=balance_note]", "refund for order 77")
+    page.click("button[name=_continue]")
+    page.wait_for_load_state("networkidle")
+    history = page.locator("#balance_changes-group")
+    row = history.locator("tr", has_text="refund for order 77")
+    assert "−$2.50" in row.inner_text() and "$7.50" in row.inner_text() and "ui@example.com" in row.inner_text()
+    user.refresh_from_db()
+    assert user.balance == D("7.5")

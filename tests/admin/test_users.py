@@ -22,9 +22,11 @@ def test_add_user_by_email(client_admin):
 
 def _change_data(user, **overrides):
     data = {"email": user.email, "username": "", "notes": "", "concurrency": "5", "role": "user",
-            "status": "active", "balance_adjustment": "",
-            "group_rates-TOTAL_FORMS": "0", "group_rates-INITIAL_FORMS": "0",
-            "group_rates-MIN_NUM_FORMS": "0", "group_rates-MAX_NUM_FORMS": "1000"}
+            "status": "active", "balance_adjustment": ""}
+    for prefix, initial in (("group_rates", 0), ("balance_changes", user.balance_changes.count()),
+                            ("api_keys", user.api_keys.count()), ("subscriptions", user.subscriptions.count())):
+        data.update({f"{prefix}-TOTAL_FORMS": str(initial), f"{prefix}-INITIAL_FORMS": str(initial),
+                     f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"})
     data.update(overrides)
     return data
 
@@ -75,3 +77,80 @@ def test_an_adjustment_below_zero_is_a_field_error(client_admin):
     assert "negative" in str(response.context["adminform"].form.errors["balance_adjustment"])
     user.refresh_from_db()
     assert user.balance == Decimal(10) and not BalanceChange.objects.exists()
+
+
+@pytest.fixture
+def customer(admin_user, make_key):
+    """A user with a balance history, a key, a subscription and one charged request."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing import balance
+    from billing.models import BalanceChange, UsageLog
+    from groups.models import Group
+    from users.models import Subscription, User
+
+    user = User.objects.create_user("cust@example.com", "pw-12345678", balance=Decimal(10))
+    balance.adjust(user, "5.5", kind=BalanceChange.Kind.ADMIN, note="wire transfer 991", actor=admin_user)
+    balance.adjust(user, "-1", kind=BalanceChange.Kind.API, note="correction")
+    make_key(user=user, name="ci-runner")
+    plan = Group.objects.create(name="monthly-plan", subscription_type="subscription")
+    Subscription.objects.create(user=user, group=plan, expires_at=timezone.now() + timedelta(days=30))
+    UsageLog.objects.create(request_id="r-1", user=user, model="claude-haiku-4-5", actual_cost=Decimal("1.25"),
+                            total_cost=Decimal("1.25"))
+    return user
+
+
+def test_the_user_page_shows_history_keys_subscriptions_and_spend(client_admin, customer):
+    html = client_admin.get(reverse("admin:users_user_change", args=[customer.pk])).content.decode()
+    history = html[html.index("Balance history"):]
+    assert "+$5.50" in history and "wire transfer 991" in history and "root@example.com" in history
+    assert "−$1.00" in history and "correction" in history and "$14.50" in history
+    assert history.index("correction") < history.index("wire transfer 991")  # newest first
+    assert "ci-runner" in html and customer.api_keys.get().masked in html
+    assert "monthly-plan" in html
+    assert "today <b>$1.25</b>" in html[html.index("Spend (USD)"):]
+
+
+def test_the_history_cannot_be_edited_on_the_page(client_admin, customer):
+    form = client_admin.get(reverse("admin:users_user_change", args=[customer.pk])).context["inline_admin_formsets"]
+    history = next(f for f in form if f.formset.prefix == "balance_changes")
+    assert not history.has_add_permission and not history.has_change_permission
+    assert not history.has_delete_permission and len(history.formset.forms) == 2
+
+
+def test_permission_fields_only_for_superusers(client, client_admin, customer):
+    from django.contrib.auth.models import Permission
+
+    from users.models import User
+
+    url = reverse("admin:users_user_change", args=[customer.pk])
+    html = client_admin.get(url).content.decode()
+    assert "Django admin permissions" in html and 'name="user_permissions"' in html
+    assert "Django permission groups" in html and "Exclusive groups" in html
+
+    staff = User.objects.create_user("staff@example.com", "pw-12345678", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=[
+        "view_user", "change_user", "view_balancechange", "view_apikey", "view_subscription"]))
+    client.force_login(staff)
+    page = client.get(url)
+    html = page.content.decode()
+    assert page.status_code == 200 and "wire transfer 991" in html
+    assert "Django admin permissions" not in html
+    assert not {"is_superuser", "groups", "user_permissions"} & set(page.context["adminform"].form.fields)
+
+    # posting them anyway changes nothing
+    client.post(url, {**_change_data(customer), "is_superuser": "on"})
+    customer.refresh_from_db()
+    assert not customer.is_superuser
+
+
+def test_the_user_page_in_chinese(client_admin, customer):
+    url = reverse("admin:users_user_change", args=[customer.pk])
+    text = client_admin.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    for phrase in ("余额历史", "调整原因", "专属分组", "Django 权限组", "Django 后台权限", "网关访问", "最近 7 天",
+                   "管理页面", "操作人"):
+        assert phrase in text, phrase
+    english = client_admin.get(url, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Balance history" in english and "余额历史" not in english

@@ -71,3 +71,14 @@ def s2_logs(world, make_log):
         make_log(world.bob, world.key_b, account=world.account_b, model="claude-sonnet-4",
                  upstream_model="us.anthropic.claude-sonnet-4-v1")
     return world
+
+
+@pytest.fixture
+def admin_api(db):
+    """A JSON client authenticated with the admin API key."""
+    from django.test import Client
+
+    from apikeys.models import AdminApiKey
+    from tests.api.conftest import Api
+
+    return Api(Client(), {"x-api-key": AdminApiKey.current().secret})

@@ -9,7 +9,6 @@ from django.test import Client
 
 from tests.api.conftest import Api, data, token_api
 
-pytest_plugins = ["tests.api.conftest"]
 MODELS = "/api/v1/admin/dashboard/models"
 BREAKDOWN = "/api/v1/admin/dashboard/user-breakdown"
 S2_MESSAGE = "Invalid model_source, use requested/upstream/mapping"
