@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apikeys import cache, windows
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, generate_secret, hash_key
 from core.columns import limits
 from core.money import to_decimal
 from core.rules import RuleError
@@ -270,6 +270,18 @@ def update_key(
             fresh.save(update_fields=[*changed, "updated_at"])
         _invalidate_after_commit(fresh.key_hash)
     return fresh
+
+
+def regenerate_key(key: ApiKey) -> tuple[ApiKey, str]:
+    """A new secret for the same key (limits, usage and history stay); the old secret stops working at
+    once. Returns the key with the new secret, shown this once."""
+    with transaction.atomic():
+        fresh = ApiKey.objects.select_for_update(of=("self",)).get(pk=key.pk)
+        old_hash, raw = fresh.key_hash, generate_secret()
+        fresh.key_hash, fresh.prefix = hash_key(raw), raw[:10]
+        fresh.save(update_fields=["key_hash", "prefix", "updated_at"])
+        _invalidate_after_commit(old_hash)
+    return fresh, raw
 
 
 def delete_key(key: ApiKey) -> None:

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "gateway",
     "billing",
     "usage",
+    "portal",
 ]
 
 # The gateway routes (/v1/*, /v1beta/*) bypass all of these: see config/asgi.py.
