@@ -276,8 +276,9 @@ class AccountBody(ModelBody):
     auth_mode = Choice(Account.BedrockAuth.choices, required=False, help_text="Bedrock: sigv4 or apikey")
     bedrock_auth_mode = Choice(Account.BedrockAuth.choices, required=False, help_text="the same as auth_mode")
     aws_force_global = ForceGlobal(required=False)
-    model_mapping = TextMap(required=False, help_text='{"requested model": "upstream model"}; keys may end with *')
-    allowed_models = TextList(required=False)
+    model_mapping = TextMap(required=False, model_patterns=True,
+                            help_text='{"requested model": "upstream model"}; keys may end with *')
+    allowed_models = TextList(required=False, model_patterns=True, help_text="model names; an item may end with *")
     load_factor = Integer(required=False, allow_null=True, min_value=0, max_value=2**31 - 1,
                           help_text="null or 0 = the concurrency")
     pool_mode_retry_count = Integer(required=False, help_text="0 to 10; beyond is clamped")

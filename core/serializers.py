@@ -17,6 +17,7 @@ from django.db import models
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
+from core import patterns
 from core.money import MAX_AMOUNT, MoneyField, to_decimal
 from core.rest import MAX_DB_ID
 
@@ -185,13 +186,17 @@ class TextList(serializers.ListField):
 
     default_error_messages = {"not_a_list": "must be a list of strings"}
 
-    def __init__(self, *, max_length=200, **kwargs):
+    def __init__(self, *, max_length=200, model_patterns=False, **kwargs):
+        self.model_patterns = model_patterns
         super().__init__(child=Text(max_length=max_length, allow_blank=True), **kwargs)
 
     def to_internal_value(self, data):
         if not isinstance(data, list):
             self.fail("not_a_list", input_type=type(data).__name__)
-        return [item for item in super().to_internal_value(data) if item]
+        items = [item for item in super().to_internal_value(data) if item]
+        if self.model_patterns:
+            refuse_bad_patterns(items)
+        return items
 
 
 def refuse_nul_keys(data: Mapping) -> None:
@@ -199,13 +204,21 @@ def refuse_nul_keys(data: Mapping) -> None:
         raise serializers.ValidationError("keys must not contain NUL characters")
 
 
+def refuse_bad_patterns(values) -> None:
+    """The admin's editors and the API accept the same model patterns (core.patterns)."""
+    for value in values:
+        if isinstance(value, str) and (problem := patterns.pattern_error(value)):
+            raise serializers.ValidationError(f"{value!r}: {problem}")
+
+
 class TextMap(serializers.DictField):
     """An object of strings to strings (model mappings)."""
 
     default_error_messages = {"not_a_dict": "must be an object of strings"}
 
-    def __init__(self, *, max_length=200, **kwargs):
+    def __init__(self, *, max_length=200, model_patterns=False, **kwargs):
         self.max_length = max_length
+        self.model_patterns = model_patterns
         super().__init__(child=Text(max_length=max_length, allow_blank=True, trim_whitespace=False), **kwargs)
 
     def to_internal_value(self, data):
@@ -214,6 +227,8 @@ class TextMap(serializers.DictField):
         refuse_nul_keys(data)
         if any(len(key) > self.max_length for key in data):
             raise serializers.ValidationError(f"keys of at most {self.max_length} characters")
+        if self.model_patterns:
+            refuse_bad_patterns(data)
         return dict(super().to_internal_value(data))
 
 

@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.rest import MAX_DB_ID, ApiError
-from core.serializers import Answer, Body, Id, ModelBody, StrictInteger, refuse_nul_keys
+from core.serializers import Answer, Body, Id, ModelBody, StrictInteger, refuse_bad_patterns, refuse_nul_keys
 from groups.models import Group
 
 
@@ -50,6 +50,7 @@ class RoutingField(serializers.Field):
         if not isinstance(data, dict):
             self.fail("invalid")
         refuse_nul_keys(data)
+        refuse_bad_patterns(data)
         for pattern, ids in data.items():
             if not pattern or len(pattern) > 200:
                 raise serializers.ValidationError("patterns must be 1 to 200 characters")

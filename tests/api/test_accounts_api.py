@@ -181,6 +181,9 @@ def test_create_with_sub2api_credentials_and_extra_objects(admin_api):
     ({"type": "apikey", "api_key": "k", "group_ids": ["x"]}, "group ID"),
     ({"type": "apikey", "api_key": "k", "concurrency": "many"}, "concurrency"),
     ({"type": "apikey", "api_key": "k", "base_url": "ftp://x"}, "base_url"),
+    # the admin's editors and the API refuse the same model patterns (core.patterns)
+    ({"type": "apikey", "api_key": "k", "model_mapping": {"claude-*-x": "claude-sonnet-4-5"}}, "model_mapping"),
+    ({"type": "apikey", "api_key": "k", "allowed_models": ["claude sonnet"]}, "allowed_models"),
 ])
 def test_invalid_account_bodies_are_400_naming_the_field(admin_api, body, message):
     status, answer = admin_api.post("/api/v1/admin/accounts", {"name": "x", "platform": "anthropic", **body})

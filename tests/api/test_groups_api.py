@@ -111,6 +111,7 @@ def test_group_crud(admin_api):
     ({"name": "x", "sort_order": 1e20}, "sort_order"),
     ({"name": "x", "is_exclusive": "yes"}, "is_exclusive"),
     ({"name": "x" * 101}, "name"),
+    ({"name": "x", "model_routing": {"gpt*5": [1]}}, "model_routing"),
 ])
 def test_invalid_group_bodies(admin_api, body, field):
     status, answer = admin_api.post("/api/v1/admin/groups", body)
