@@ -134,7 +134,7 @@ class UserAdmin(BaseUserAdmin, ModelAdmin):
                          "gateway groups a user may use (that is “Exclusive groups” above)."),
     })
     fieldsets = (
-        (None, {"fields": ("email", "password", "username", "notes")}),
+        (None, {"fields": ("email", "password", "username", "notes", "time_zone")}),
         (_("Balance"), {"fields": (
             "balance_readonly", "spend_readonly", "usage_link", "balance_adjustment", "balance_note",
         )}),

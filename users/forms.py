@@ -1,11 +1,14 @@
 """User admin forms for the email-login user (no username field for login)."""
 
+import zoneinfo
+
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from unfold.forms import UserChangeForm as UnfoldUserChangeForm
 from unfold.forms import UserCreationForm as UnfoldUserCreationForm
-from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminTextInputWidget
+from unfold.widgets import UnfoldAdminDecimalFieldWidget, UnfoldAdminSelectWidget, UnfoldAdminTextInputWidget
 
 from billing import balance
 from billing.balance import MAX_NOTE
@@ -39,12 +42,16 @@ class UserChangeForm(UnfoldUserChangeForm):
     class Meta:
         model = get_user_model()
         fields = (  # not the balance: it changes only through balance_adjustment
-            "email", "password", "username", "notes", "concurrency", "allowed_groups", "role", "status",
+            "email", "password", "username", "notes", "time_zone", "concurrency", "allowed_groups", "role", "status",
             "is_staff", "is_superuser", "groups", "user_permissions",
         )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["time_zone"].widget = UnfoldAdminSelectWidget(choices=[
+            ("", _("Server default (%(zone)s)") % {"zone": settings.TIME_ZONE}),
+            *((name, name) for name in sorted(zoneinfo.available_timezones())),
+        ])
         # Two kinds of "group" live on a user: say which is which where they are chosen.
         labels = {
             "allowed_groups": (_("Exclusive groups"), _(

@@ -1,6 +1,9 @@
 
+import zoneinfo
+
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -8,6 +11,12 @@ from django.utils.translation import gettext_lazy as _
 
 from core.columns import within_columns
 from core.money import MoneyField
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(_("Unknown time zone “%(name)s”: use an IANA name such as Asia/Shanghai."),
+                              params={"name": value}, code="time_zone")
 
 
 class UserManager(BaseUserManager):
@@ -39,6 +48,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField(_("email"), unique=True)
     username = models.CharField(_("username"), max_length=100, blank=True)
     notes = models.TextField(_("notes"), blank=True)
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, validators=[validate_time_zone],
+        help_text=_("The admin shows dates in this zone for this user; empty = the server's TIME_ZONE."),
+    )
     role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.USER)
     balance = MoneyField(_("balance (USD)"), default=0)
     concurrency = models.IntegerField(

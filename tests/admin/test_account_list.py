@@ -116,3 +116,20 @@ async def test_the_users_own_zone_on_the_async_path(rf, admin_user):
     request.auser = auser
     await UserTimeZoneMiddleware(view)(request)
     assert seen == ["Asia/Tokyo"]
+
+
+def test_an_admin_who_chose_a_zone_sees_the_admin_in_it(client_admin, admin_user, make_account, settings):
+    from django.core.exceptions import ValidationError
+
+    settings.TIME_ZONE = "UTC"
+    make_account(name="tz", last_used_at=dt.datetime(2026, 3, 4, 5, 6, tzinfo=dt.UTC))
+    admin_user.time_zone = "America/New_York"
+    admin_user.save(update_fields=["time_zone"])
+    html = client_admin.get(reverse("admin:accounts_account_changelist")).content.decode()
+    assert "2026-03-04 00:06 EST" in html
+    page = client_admin.get(reverse("admin:users_user_change", args=[admin_user.pk])).content.decode()
+    assert '<option value="America/New_York" selected>' in page and "Server default (UTC)" in page
+    admin_user.time_zone = "Not/AZone"
+    with pytest.raises(ValidationError) as refused:
+        admin_user.full_clean()
+    assert "time_zone" in refused.value.message_dict
