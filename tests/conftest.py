@@ -37,6 +37,32 @@ def clean_redis(redis_url):
     client.flushdb()
 
 
+@pytest.fixture
+def fresh_account_limit_counts():
+    """Account RPM and session counts live in the process-wide store, and account ids repeat between tests
+    (SQLite): none of an earlier test's may count, before or after."""
+    from django.conf import settings
+
+    from core.store import get_store
+
+    def clear():
+        if settings.REDIS_URL:
+            import redis
+
+            client = redis.Redis.from_url(settings.REDIS_URL)
+            for pattern in ("rpm:account:*", "session_limit:account:*"):
+                for key in client.scan_iter(match=pattern):
+                    client.delete(key)
+        else:
+            store = get_store()
+            store._minutes.clear()
+            store._members.clear()
+
+    clear()
+    yield
+    clear()
+
+
 @pytest.fixture(scope="session")
 def production_mode():
     """True when the suite runs against PostgreSQL + Redis."""

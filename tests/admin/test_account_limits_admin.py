@@ -16,32 +16,10 @@ from core.store import get_store
 from groups.models import Group
 from tests.admin.test_secrets import _account_post
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_account_limit_counts")]
 
 OAUTH = {"type": "setup-token", "access_token": "sk-ant-oat01-admin-form"}
 
-
-@pytest.fixture(autouse=True)
-def no_counts_left_over():
-    """RPM and session counts live in the process-wide store: none from another test (ids repeat)."""
-
-    def clear():
-        from django.conf import settings
-
-        from core import store
-
-        store._stores.clear()
-        if settings.REDIS_URL:
-            import redis
-
-            client = redis.Redis.from_url(settings.REDIS_URL)
-            for pattern in ("rpm:account:*", "session_limit:account:*"):
-                for key in client.scan_iter(match=pattern):
-                    client.delete(key)
-
-    clear()
-    yield
-    clear()
 
 
 def _form_errors(response):

@@ -11,32 +11,10 @@ from accounts.models import Account
 from groups.models import Group
 from tests.api.conftest import data
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_account_limit_counts")]
 
 OAUTH = {"name": "claude", "platform": "anthropic", "type": "setup-token", "access_token": "sk-ant-oat01-x"}
 
-
-@pytest.fixture(autouse=True)
-def no_counts_left_over():
-    """RPM and session counts live in the process-wide store: none from another test (ids repeat)."""
-
-    def clear():
-        from django.conf import settings
-
-        from core import store
-
-        store._stores.clear()
-        if settings.REDIS_URL:
-            import redis
-
-            client = redis.Redis.from_url(settings.REDIS_URL)
-            for pattern in ("rpm:account:*", "session_limit:account:*"):
-                for key in client.scan_iter(match=pattern):
-                    client.delete(key)
-
-    clear()
-    yield
-    clear()
 
 
 def test_limits_are_set_and_shown_with_their_state(admin_api, make_account):

@@ -14,29 +14,10 @@ from billing.models import UsageLog
 from groups.models import Group, GroupAccount
 from tests.live import make_setup
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_account_limit_counts")]
 MODEL = "claude-sonnet-4-5"
 CLAUDE_CODE_UA = "claude-cli/2.0.14 (external, cli)"
 
-
-@pytest.fixture(autouse=True)
-def no_counts_left_over():
-    """RPM and session counts of an earlier test's account (ids repeat on SQLite) must not count here."""
-    from django.conf import settings
-
-    from core.store import get_store
-
-    store = get_store()
-    if settings.REDIS_URL:
-        import redis
-
-        client = redis.Redis.from_url(settings.REDIS_URL)
-        for pattern in ("rpm:account:*", "session_limit:account:*"):
-            for key in client.scan_iter(match=pattern):
-                client.delete(key)
-    else:
-        store._minutes.clear()
-        store._members.clear()
 
 
 def sdk(setup, url, **headers):
