@@ -40,9 +40,10 @@ def _cell(value):
     return f"{value:f}" if hasattr(value, "quantize") else value
 
 
-def usage_csv(queryset, chunk_size=2000):
-    """The CSV lines (header first) of these usage logs, in the queryset's order."""
+def usage_csv(queryset, columns=COLUMNS, chunk_size=2000):
+    """The CSV lines (header first) of these usage logs, in the queryset's order: `columns` are (header,
+    field or annotation) pairs, the operator's full set unless a caller shows less (the portal)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow([name for name, _field in COLUMNS])
-    for row in queryset.values_list(*(field for _name, field in COLUMNS)).iterator(chunk_size=chunk_size):
+    yield writer.writerow([name for name, _field in columns])
+    for row in queryset.values_list(*(field for _name, field in columns)).iterator(chunk_size=chunk_size):
         yield writer.writerow([_cell(value) for value in row])

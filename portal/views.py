@@ -4,13 +4,14 @@ Every page is the signed-in user's own: each query starts from `request.user`, a
 or log id is a 404 (never a 403, so ids do not leak). Staff are sent to the admin, where they work.
 """
 
-import csv
 import functools
 
 from django.contrib import admin
 from django.contrib.auth import login, logout
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
+from django.db.models import Value
+from django.db.models.functions import Coalesce, NullIf
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +23,7 @@ from django.views.decorators.http import require_POST
 
 from apikeys import services, windows
 from apikeys.models import ApiKey
+from billing import export
 from billing.models import UsageLog
 from portal import snippets as snippet_texts
 from portal import stats
@@ -190,35 +192,23 @@ def usage_detail(request, pk):
     return _page(request, "portal/usage_detail.html", section="usage", log=log)
 
 
+# The user's own view of a log: never the upstream model or the account (which upstream served them is the
+# operator's); the key by its name, else its prefix.
 CSV_COLUMNS = (
-    "created_at", "request_id", "api_key", "model", "input_tokens", "output_tokens", "cache_read_tokens",
-    "cache_creation_5m_tokens", "cache_creation_1h_tokens", "actual_cost_usd", "stream", "status",
-    "duration_ms", "first_token_ms", "endpoint",
+    ("created_at", "created_at"), ("request_id", "request_id"), ("api_key", "key_label"), ("model", "model"),
+    ("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"), ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_creation_5m_tokens", "cache_creation_5m_tokens"), ("cache_creation_1h_tokens", "cache_creation_1h_tokens"),
+    ("actual_cost_usd", "actual_cost"), ("stream", "stream"), ("status", "status"), ("duration_ms", "duration_ms"),
+    ("first_token_ms", "first_token_ms"), ("endpoint", "endpoint"),
 )
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def _csv_rows(logs):
-    writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for log in logs.iterator(chunk_size=1000):
-        yield writer.writerow([
-            log.created_at.isoformat(), log.request_id, (log.api_key.name or log.api_key.prefix) if log.api_key else "",
-            log.model, log.input_tokens, log.output_tokens, log.cache_read_tokens, log.cache_creation_5m_tokens,
-            log.cache_creation_1h_tokens, format(log.actual_cost, "f"), log.stream, log.status, log.duration_ms or "",
-            log.first_token_ms or "", log.endpoint,
-        ])
 
 
 @portal_page
 def usage_csv(request):
     """The user's logs as CSV (never the upstream model: which upstream served them is the operator's)."""
     logs, key = _filtered_logs(request)
-    response = StreamingHttpResponse(_csv_rows(logs), content_type="text/csv; charset=utf-8")
+    labelled = logs.annotate(key_label=Coalesce(NullIf("api_key__name", Value("")), "api_key__prefix"))
+    response = StreamingHttpResponse(export.usage_csv(labelled, CSV_COLUMNS), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="usage.csv"'
     return response
 
