@@ -315,7 +315,8 @@ class Account(models.Model):
             setattr(self, name, getattr(fresh, name))
         exceeded = quota.exceeded(self, now)
         if exceeded:
-            send_scheduling_changed(Account)
+            # After the commit: a scheduler reloading before it would cache the account as still under.
+            transaction.on_commit(lambda: send_scheduling_changed(Account))
         return exceeded
 
     # --- limits of OAuth / setup-token accounts (accounts/limits.py) --------------------------------
@@ -330,7 +331,7 @@ class Account(models.Model):
         fresh = Account.objects.only("window_cost_used", "window_cost_start").get(pk=self.pk)
         self.window_cost_used, self.window_cost_start = fresh.window_cost_used, fresh.window_cost_start
         if limits.window_cost_zone(self, now) != before:
-            send_scheduling_changed(Account)
+            transaction.on_commit(lambda: send_scheduling_changed(Account))
 
     def reset_quota(self):
         updates = quota.reset_updates()

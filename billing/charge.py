@@ -6,7 +6,8 @@ windows, add it to the key's quota and spend windows (apikeys.windows), add the 
 account's quota. Every counter is a single UPDATE computed by the database on the row's current value
 (nano-dollars), so parallel charges sum exactly.
 
-Charges run on a small thread pool (`CHARGE_WORKERS`). The gateway awaits a delivered answer's charge
+Charges are applied by charge threads, every charge waiting at that moment in one transaction (a group
+commit: one commit and one write lock for many requests). The gateway awaits a delivered answer's charge
 (`settle`) before the answer's last bytes leave, so a killed process loses no charge for an answer a
 client received in full. A charge the database refuses (bad data) is kept as a FailedCharge for the
 admin; one the database cannot take (down, locked past the retries) is journaled in DATA_DIR and
@@ -18,10 +19,11 @@ import copy
 import json
 import logging
 import os
+import queue
 import threading
 import time
 import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -205,17 +207,69 @@ def build_log(req: ChargeRequest):
 
 
 def charge(req: ChargeRequest):
-    """Apply one request's charge; returns the new UsageLog, or None if this request was charged before."""
+    """Apply one request's charge in a transaction of its own; returns the new UsageLog, or None if this
+    request was charged before."""
+    return charge_together([req])[0]
+
+
+def charge_together(reqs: list[ChargeRequest]) -> list:
+    """Apply several requests' charges in ONE transaction (a group commit: one commit, one write lock);
+    returns each one's UsageLog, or None for a request charged before. All or nothing.
+
+    Rows are locked in one order whatever the batch, so two batches (two charge threads, two gateway
+    processes) never wait on each other in a circle: the users with their keys and subscriptions in user
+    order first (a key and a subscription belong to one user), the shared accounts afterwards, in id order.
+    """
+    conn = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` goes through a context-local lookup
+    now = timezone.now()
+    order = sorted(range(len(reqs)), key=lambda i: (reqs[i].user_id, reqs[i].api_key_id))
+    entries: list = [None] * len(reqs)
+    account_charges = []
+    # One PostgreSQL statement is a transaction of its own; anything more runs in one.
+    with transaction.atomic() if len(reqs) > 1 or _needs_transaction(reqs[0], conn) else nullcontext():
+        for i in order:
+            entries[i] = _charge_request(reqs[i], conn, now, account_charges)
+        for account, amount, method in sorted(account_charges, key=lambda work: work[0].pk):
+            # A copy: the scheduler shares its account objects between requests.
+            getattr(copy.copy(account), method)(amount, now)
+    return entries
+
+
+def _account_charges(req: ChargeRequest, total_cost: Decimal, multiplier: Decimal) -> list[tuple]:
+    """What the request adds to its account: the quota, and the 5-hour window cost of an OAuth /
+    setup-token account (accounts/limits.py)."""
     from accounts import limits
     from accounts.models import Account
+
+    account = req.account
+    if not isinstance(account, Account) or total_cost <= 0:
+        return []
+    amount = total_cost * multiplier
+    work = []
+    if account.has_quota:
+        work.append((account, amount, "charge_quota"))
+    if limits.has_window_cost(account):
+        work.append((account, amount, "charge_window_cost"))
+    return work
+
+
+def _needs_transaction(req: ChargeRequest, conn) -> bool:
+    """Whether one charge is more than the single PostgreSQL statement `_run` sends (its account would be
+    charged if the request cost anything)."""
+    return conn.vendor != "postgresql" or bool(req.subscription_id) or bool(
+        _account_charges(req, Decimal(1), Decimal(1))
+    )
+
+
+def _charge_request(req: ChargeRequest, conn, now, account_charges: list):
+    """One request's log and user, key and subscription counters, in the caller's transaction; its
+    account charges are appended to `account_charges` for the caller to apply."""
     from apikeys.models import ApiKey
     from users.models import Subscription
 
-    conn = connections[DEFAULT_DB_ALIAS]  # once: every `connection.x` goes through a context-local lookup
     entry = build_log(req)
     sql = _statements(conn.vendor)
     params = [f.get_db_prep_save(getattr(entry, f.attname), conn) for f in sql["log_fields"]]
-    now = timezone.now()
     counters = {}
     delta = nanos(entry.actual_cost)
     if not req.subscription_id and delta > 0:
@@ -228,31 +282,18 @@ def charge(req: ChargeRequest):
         ]
     elif req.key_quota > 0 and delta > 0:
         counters["charge_key"] = [delta, ApiKey.Status.ACTIVE, delta, ApiKey.Status.QUOTA_EXHAUSTED, req.api_key_id]
-    charge_subscription = bool(req.subscription_id) and entry.total_cost > 0
-    account = req.account
-    charge_account = isinstance(account, Account) and account.has_quota and entry.total_cost > 0
-    # The 5-hour window cost of an OAuth / setup-token account (accounts/limits.py).
-    charge_window = isinstance(account, Account) and limits.has_window_cost(account) and entry.total_cost > 0
-    # One PostgreSQL statement is a transaction of its own; anything more runs in one.
-    alone = conn.vendor == "postgresql" and not (charge_subscription or charge_account or charge_window)
-    with nullcontext() if alone else transaction.atomic():
-        results = _run(conn, params, counters)
-        if results is None:
-            log.info("request %s was already charged", req.request_id)
-            return None
-        entry.pk, returned = results
-        entry._state.adding = False
-        _keep_auth_cache_honest(req, returned)
-
-        if charge_subscription:
-            Subscription.objects.filter(pk=req.subscription_id).update(
-                **subscriptions.increment_updates(entry.total_cost, now)
-            )
-        if charge_account:
-            # A copy: the scheduler shares its account objects between requests.
-            copy.copy(account).charge_quota(entry.total_cost * entry.account_rate_multiplier, now)
-        if charge_window:
-            copy.copy(account).charge_window_cost(entry.total_cost * entry.account_rate_multiplier, now)
+    results = _run(conn, params, counters)
+    if results is None:
+        log.info("request %s was already charged", req.request_id)
+        return None
+    entry.pk, returned = results
+    entry._state.adding = False
+    _keep_auth_cache_honest(req, returned)
+    if req.subscription_id and entry.total_cost > 0:
+        Subscription.objects.filter(pk=req.subscription_id).update(
+            **subscriptions.increment_updates(entry.total_cost, now)
+        )
+    account_charges += _account_charges(req, entry.total_cost, entry.account_rate_multiplier)
     return entry
 
 
@@ -296,7 +337,6 @@ def _as_datetime(value):
 
 
 # --- settling: a charge is applied, or kept where it cannot be lost ------------------------------------
-_executor: ThreadPoolExecutor | None = None
 _pending: set[Future] = set()
 RETRIES = 5
 # Errors that say the database could not take the charge now (locked, gone): retried, then journaled.
@@ -341,9 +381,9 @@ def _journal_path() -> Path:
 _journal_lock = threading.Lock()
 
 
-def _journal(req: ChargeRequest, error: str) -> None:
-    """The database is unreachable: keep the charge in DATA_DIR (fsynced) until `replay_journal` applies it."""
-    _journal_line(json.dumps({"payload": to_payload(req), "error": error}))
+def _journal(reqs: list[ChargeRequest], error: str) -> None:
+    """The database is unreachable: keep the charges in DATA_DIR (fsynced) until `replay_journal` applies them."""
+    _journal_line("\n".join(json.dumps({"payload": to_payload(req), "error": error}) for req in reqs))
 
 
 def _journal_line(line: str) -> None:
@@ -366,7 +406,7 @@ def dead_letter(req: ChargeRequest, error: str) -> None:
         log.error("charge of request %s failed and was kept as a failed charge: %s", req.request_id, error)
     except Exception:
         log.exception("could not keep the failed charge of %s in the database; journaled", req.request_id)
-        _journal(req, error)
+        _journal([req], error)
 
 
 def error_text(exc: BaseException) -> str:
@@ -376,24 +416,36 @@ def error_text(exc: BaseException) -> str:
 def settle_sync(req: ChargeRequest):
     """Apply the charge, retrying what the database could not take now; never lose it: a refused charge
     becomes a FailedCharge, an unreachable database a journal line. Returns the UsageLog or None."""
+    return settle_together([req])[0]
+
+
+def settle_together(reqs: list[ChargeRequest]) -> list:
+    """Settle several charges with one commit, as `settle_sync` settles one. When the database refuses the
+    batch (one bad charge), nothing of it was written: each is settled on its own, so only the bad one is
+    kept aside. Returns each one's UsageLog or None."""
     try:
         for attempt in range(RETRIES):
             try:
-                entry = charge(req)
-                _replay_soon()
-                return entry
+                entries = charge_together(reqs)
             except RETRYABLE as exc:
                 # SQLite answers "database is locked" once its busy timeout is over; nothing was written.
                 connection.close()
                 if attempt == RETRIES - 1:
-                    log.exception("charge of request %s: the database did not take it; journaled", req.request_id)
-                    _journal(req, error_text(exc))
-                    return None
+                    log.exception("%d charges: the database did not take them; journaled", len(reqs))
+                    _journal(reqs, error_text(exc))
+                    return [None] * len(reqs)
                 time.sleep(0.05 * (attempt + 1))
+            else:
+                _replay_soon()
+                return entries
     except Exception as exc:
         connection.close()
-        dead_letter(req, error_text(exc))
-        return None
+        if len(reqs) == 1:
+            dead_letter(reqs[0], error_text(exc))
+            return [None]
+        log.info("%d charges could not be applied together (%s); applying them one by one",
+                 len(reqs), error_text(exc))
+        return [settle_sync(req) for req in reqs]
     finally:
         # A pooled PostgreSQL connection goes back to the pool; a charge thread keeps its SQLite one
         # (opening SQLite costs more than the charge itself).
@@ -401,14 +453,68 @@ def settle_sync(req: ChargeRequest):
             close_old_connections()
 
 
+# Charges wait here for a charge thread. A thread takes every charge waiting (up to BATCH_MAX) and settles
+# them together: under load one commit serves many requests (SQLite takes one writer at a time, so the
+# requests of a busy process no longer queue for its write lock one commit each).
+_queue: queue.SimpleQueue = queue.SimpleQueue()
+_threads: list[threading.Thread] = []
+_threads_lock = threading.Lock()
+BATCH_MAX = 200
+
+
+def _charge_thread() -> None:
+    while True:
+        batch = [_queue.get()]
+        while len(batch) < BATCH_MAX:
+            try:
+                batch.append(_queue.get_nowait())
+            except queue.Empty:
+                break
+        futures = [future for _, future in batch]
+        try:
+            results = settle_together([req for req, _ in batch])
+        except BaseException as exc:  # a bug, not a database answer: the waiting requests must hear of it
+            log.exception("charge thread failed on %d charges", len(batch))
+            for future in futures:
+                future.set_exception(exc)
+            continue
+        for future, result in zip(futures, results, strict=True):
+            future.set_result(result)
+
+
+def _start_threads() -> None:
+    with _threads_lock:
+        if _threads:
+            return
+        # SQLite writes one transaction at a time: more threads would only wait for each other's lock.
+        count = 1 if connection.vendor == "sqlite" else max(settings.CHARGE_WORKERS, 1)
+        for number in range(count):
+            thread = threading.Thread(target=_charge_thread, name=f"charge-{number}", daemon=True)
+            thread.start()
+            _threads.append(thread)
+
+
+def _forget_threads() -> None:
+    """In a forked child the parent's charge threads do not exist: start its own, with its own queue."""
+    global _queue, _threads_lock
+    _queue, _threads_lock = queue.SimpleQueue(), threading.Lock()
+    _threads.clear()
+    _pending.clear()
+
+
+os.register_at_fork(after_in_child=_forget_threads)
+
+
 def submit(req: ChargeRequest) -> Future:
-    """Queue a charge on the charge threads; it is tracked until done (`drain`)."""
-    global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(max_workers=settings.CHARGE_WORKERS, thread_name_prefix="charge")
-    future = _executor.submit(settle_sync, req)
+    """Queue a charge for the charge threads; it is tracked until done (`drain`) and cannot be cancelled
+    (a charge nobody waits for any more is still a charge)."""
+    if not _threads:
+        _start_threads()
+    future = Future()
+    future.set_running_or_notify_cancel()
     _pending.add(future)
     future.add_done_callback(_pending.discard)
+    _queue.put((req, future))
     return future
 
 

@@ -285,7 +285,8 @@ API_KEY_PREFIX = env("API_KEY_PREFIX", default="sk-")
 # --- billing -------------------------------------------------------------------------------------
 # Price per million tokens for a model that is in neither the shipped table nor the admin's.
 FALLBACK_PRICE_MODEL = env("FALLBACK_PRICE_MODEL", default="claude-sonnet-4-5")
-# Threads that apply charges after the response (each holds a DB connection while charging).
+# Threads that apply charges on PostgreSQL (SQLite: one), each every charge waiting in one transaction;
+# each holds a DB connection while charging.
 CHARGE_WORKERS = env.int("CHARGE_WORKERS", default=8)
 
 # --- Celery (production) -------------------------------------------------------------------------

@@ -70,8 +70,8 @@ def test_text_the_usage_log_cannot_store_still_reaches_the_failed_charges():
 
 def test_a_journaled_charge_is_replayed_once(settings):
     setup = make_setup("http://127.0.0.1:9")
-    billing._journal(request_for(setup), "OperationalError: server closed")
-    billing._journal(request_for(setup), "OperationalError: server closed")  # the same request twice
+    billing._journal([request_for(setup)], "OperationalError: server closed")
+    billing._journal([request_for(setup)], "OperationalError: server closed")  # the same request twice
     journal = settings.DATA_DIR / billing.JOURNAL
     assert len(journal.read_text().splitlines()) == 2
     assert oct(journal.stat().st_mode & 0o777) == "0o600"
