@@ -66,7 +66,7 @@ def summarize(path: Path, top: int = 20) -> dict:
 def _bucket(frames: list[tuple[str, str]]) -> str:
     """The component a sample's CPU belongs to: charges as a whole (they run in their own threads),
     else the innermost frame outside the standard library (so socket writes count for their client)."""
-    if any(_area(file) == "billing" and file.endswith("charge.py") for _, file in frames):
+    if any(_area(file) == "billing" and file.endswith(("charge.py", "settlement.py")) for _, file in frames):
         return "billing.charge (charge threads: ORM + database driver)"
     for _, file in reversed(frames):
         area = _area(file)

@@ -4,7 +4,7 @@ taken twice; a retry that fails again keeps the charge open with the new error."
 
 from django.utils import timezone
 
-from billing import charge
+from billing import charge, settlement
 from billing.models import FailedCharge, UsageLog
 
 
@@ -12,12 +12,12 @@ def retry(failed: FailedCharge) -> bool:
     """True when the charge is now applied (or was already)."""
     if failed.resolved_at is not None:
         return True
-    req = charge.from_payload(failed.payload)
+    req = settlement.from_payload(failed.payload)
     try:
         entry = charge.charge(req)
     except Exception as exc:
         FailedCharge.objects.filter(pk=failed.pk).update(
-            attempts=failed.attempts + 1, error=charge.error_text(exc)[:4000])
+            attempts=failed.attempts + 1, error=settlement.error_text(exc)[:4000])
         return False
     if entry is None:  # charged meanwhile (by request id): nothing more to take
         entry = UsageLog.objects.filter(request_id=req.request_id, api_key_id=req.api_key_id).first()

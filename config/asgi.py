@@ -183,12 +183,12 @@ async def _lifespan(receive, send):
 
 async def _replay_charges():
     """Charges a previous process journaled because the database was unreachable: applied before serving."""
-    from billing import charge
+    from billing import settlement
     from core import db
 
-    if not charge.journal_waiting():
+    if not settlement.journal_waiting():
         return
     try:
-        await db.run(charge.replay_journal)
+        await db.run(settlement.replay_journal)
     except Exception:  # the database may still be down: the gateway replays again after its next charge
         logging.getLogger(__name__).exception("replaying the journaled charges failed")

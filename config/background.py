@@ -17,7 +17,7 @@ PERIODIC_TASKS.append((settings.TOKEN_REFRESH_INTERVAL, "accounts.tasks.refresh_
 # Last-use times of accounts are batched in memory; the gateway flushes them itself, this catches the tail.
 PERIODIC_TASKS.append((int(settings.LAST_USED_FLUSH_INTERVAL), "gateway.scheduler.flush_last_used"))
 # Charges journaled while the database was unreachable (the gateway also replays them itself).
-PERIODIC_TASKS.append((60, "billing.charge.replay_journal"))
+PERIODIC_TASKS.append((60, "billing.settlement.replay_journal"))
 # Usage rollups from their watermark, and the raw-log retention (rollups stay).
 PERIODIC_TASKS.append((settings.USAGE_AGGREGATION_INTERVAL, "usage.rollup.run_aggregation"))
 PERIODIC_TASKS.append((3600, "usage.rollup.purge_old_logs"))

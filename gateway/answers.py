@@ -9,7 +9,7 @@ import aiohttp
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 
-from billing import charge as billing
+from billing import settlement
 from gateway import cachettl, charges, http, slots
 from gateway.auth import AuthContext
 from gateway.dialects import Inbound
@@ -175,7 +175,7 @@ class StreamRelay:
 
     async def _charge(self, incomplete: bool):
         if (req := self._charge_request(incomplete)) is not None:
-            await billing.settle(req)
+            await settlement.settle(req)
 
     def finish(self):
         """Once: a stream read to its end gives back its upstream and slots; an unfinished one is drained."""
@@ -185,7 +185,7 @@ class StreamRelay:
         if self.complete:
             self.attempt.response.release()
             if (req := self._charge_request(incomplete=not self.processor.ended_cleanly)) is not None:
-                billing.submit(req)  # the client left while the charge was being settled
+                settlement.submit(req)  # the client left while the charge was being settled
             spawn(release_slots(self.ctx, self.inbound, self.attempt.lease))
         else:
             spawn(self._drain())
@@ -213,7 +213,7 @@ class StreamRelay:
                 upstream.release()
             try:
                 if (req := self._charge_request(incomplete=cut_short or not processor.ended_cleanly)) is not None:
-                    billing.submit(req)
+                    settlement.submit(req)
                 await remember(self.ctx, self.inbound, self.attempt)
             finally:
                 await release_slots(self.ctx, self.inbound, self.attempt.lease)

@@ -1,4 +1,5 @@
-"""From a served request to its charge: the ChargeRequest billing applies (billing.charge).
+"""From a served request to its charge: the ChargeRequest billing applies (billing.charge), settled by
+billing.settlement.
 
 `settle` is awaited before an answer's last bytes leave (durable before delivered); `submit` is for a
 client that is gone, whose charge nobody waits for."""
@@ -6,16 +7,17 @@ client that is gone, whose charge nobody waits for."""
 import time
 
 from apikeys import windows
-from billing import charge as billing
+from billing import settlement
+from billing.charge import ChargeRequest
 from billing.cost import Usage
 from gateway.auth import AuthContext
 from gateway.dialects import Inbound
 
 
 def request(ctx: AuthContext, inbound: Inbound, attempt, usage: Usage, *, overridden: bool, stream: bool,
-            first_token_ms: int | None, status: int, incomplete: bool = False) -> billing.ChargeRequest:
+            first_token_ms: int | None, status: int, incomplete: bool = False) -> ChargeRequest:
     key = ctx.key
-    return billing.ChargeRequest(
+    return ChargeRequest(
         request_id=inbound.request_id, api_key_id=key.key_id, key_hash=key.key_hash, key_quota=key.quota,
         user_id=key.user_id, group_id=key.group_id, account=attempt.account, model=inbound.model, usage=usage,
         rate_multiplier=key.rate_multiplier,
@@ -28,8 +30,8 @@ def request(ctx: AuthContext, inbound: Inbound, attempt, usage: Usage, *, overri
 
 
 async def settle(*args, **kwargs):
-    return await billing.settle(request(*args, **kwargs))
+    return await settlement.settle(request(*args, **kwargs))
 
 
 def submit(*args, **kwargs):
-    return billing.submit(request(*args, **kwargs))
+    return settlement.submit(request(*args, **kwargs))

@@ -31,7 +31,7 @@ def get_session() -> aiohttp.ClientSession:
 
 async def close_sessions():
     """ASGI shutdown: let pending charges finish, then close this loop's upstream session."""
-    from billing.charge import drain
+    from billing.settlement import drain
 
     await drain()
     loop = asyncio.get_running_loop()

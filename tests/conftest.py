@@ -140,7 +140,7 @@ def gateway_server(django_db_setup, django_db_blocker):
 @pytest.fixture
 def gateway_url(gateway_server):
     """The live gateway's base URL; after the test, every pending charge has been applied."""
-    from billing.charge import drain_sync
+    from billing.settlement import drain_sync
 
     yield gateway_server.url
     drain_sync()

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from django.urls import reverse
 
-from billing import charge as billing
-from billing import failed
+from billing import failed, settlement
+from billing.charge import ChargeRequest
 from billing.cost import Usage
 from billing.models import FailedCharge, UsageLog
 from tests.fakes.anthropic import Reply, message, stream_events, usage
@@ -34,13 +34,13 @@ def request_for(setup, request_id="client:r1", **fields):
         "key_quota": Decimal(0), "user_id": setup.user.pk, "group_id": setup.group.pk, "account": setup.account,
         "model": "claude-sonnet-4-5", "usage": Usage(input_tokens=1000, output_tokens=100),
     }
-    return billing.ChargeRequest(**{**values, **fields})
+    return ChargeRequest(**{**values, **fields})
 
 
 def test_a_charge_the_database_refuses_is_kept_and_can_be_retried(client, admin_user):
     setup = make_setup("http://127.0.0.1:9")
     bad = request_for(setup, api_key_id=10**12)  # no such key: the insert is refused (foreign key)
-    assert billing.settle_sync(bad) is None
+    assert settlement.settle_sync(bad) is None
     kept = FailedCharge.objects.get()
     assert kept.request_id == "client:r1" and "IntegrityError" in kept.error and kept.resolved_at is None
     assert failed.open_count() == 1
@@ -63,29 +63,29 @@ def test_a_charge_the_database_refuses_is_kept_and_can_be_retried(client, admin_
 
 def test_text_the_usage_log_cannot_store_still_reaches_the_failed_charges():
     setup = make_setup("http://127.0.0.1:9")
-    billing.settle_sync(request_for(setup, model="claude\ud800"))  # a lone surrogate
+    settlement.settle_sync(request_for(setup, model="claude\ud800"))  # a lone surrogate
     kept = FailedCharge.objects.get()
     assert kept.payload["model"] == "claude\\ud800" and kept.payload["usage"]["input_tokens"] == 1000
 
 
 def test_a_journaled_charge_is_replayed_once(settings):
     setup = make_setup("http://127.0.0.1:9")
-    billing._journal([request_for(setup)], "OperationalError: server closed")
-    billing._journal([request_for(setup)], "OperationalError: server closed")  # the same request twice
-    journal = settings.DATA_DIR / billing.JOURNAL
+    settlement._journal([request_for(setup)], "OperationalError: server closed")
+    settlement._journal([request_for(setup)], "OperationalError: server closed")  # the same request twice
+    journal = settings.DATA_DIR / settlement.JOURNAL
     assert len(journal.read_text().splitlines()) == 2
     assert oct(journal.stat().st_mode & 0o777) == "0o600"
-    assert billing.replay_journal() == 2
+    assert settlement.replay_journal() == 2
     assert not journal.exists()
     assert UsageLog.objects.count() == 1  # idempotent by request id
-    assert billing.replay_journal() == 0
+    assert settlement.replay_journal() == 0
 
 
 def test_a_journal_left_by_a_dead_replayer_is_picked_up(settings):
     setup = make_setup("http://127.0.0.1:9")
-    line = json.dumps({"payload": billing.to_payload(request_for(setup)), "error": "x"})
+    line = json.dumps({"payload": settlement.to_payload(request_for(setup)), "error": "x"})
     (settings.DATA_DIR / "pending-charges.replaying-999999999").write_text(line + "\n")
-    assert billing.replay_journal() == 1
+    assert settlement.replay_journal() == 1
     assert UsageLog.objects.count() == 1
 
 

@@ -9,7 +9,8 @@ import pytest
 from django.db import IntegrityError, connection
 
 from accounts.models import Account
-from billing import charge as billing
+from billing import settlement
+from billing.charge import ChargeRequest, charge_together
 from billing.cost import Usage
 from billing.models import FailedCharge, UsageLog
 from tests.live import make_setup
@@ -24,7 +25,7 @@ def request_for(setup, request_id, account=None, **fields):
         "account": account or setup.account, "model": "claude-sonnet-4-5",
         "usage": Usage(input_tokens=1000 + len(request_id), output_tokens=100),
     }
-    return billing.ChargeRequest(**{**values, **fields})
+    return ChargeRequest(**{**values, **fields})
 
 
 def setups_sharing_accounts(users: int, accounts: int):
@@ -39,7 +40,7 @@ def test_charges_settled_together_each_get_their_own_log_and_sum_exactly():
     reqs = [request_for(setups[i % 3], f"client:r{i}", account=shared[i % 2]) for i in range(30)]
     reqs.append(request_for(setups[0], "client:r0", account=shared[0]))  # the same request again
 
-    entries = billing.settle_together(reqs)
+    entries = settlement.settle_together(reqs)
 
     assert [e.request_id for e in entries[:30]] == [r.request_id for r in reqs[:30]]
     assert entries[30] is None  # charged once, earlier in the same batch
@@ -59,12 +60,12 @@ def test_a_batch_is_all_or_nothing_and_one_bad_charge_keeps_only_itself_aside():
                         request_for(setup, "client:c"))
 
     with pytest.raises(IntegrityError):  # no such key: the foreign key refuses the whole transaction
-        billing.charge_together([good, bad, other])
+        charge_together([good, bad, other])
     assert UsageLog.objects.count() == 0
     setup.refresh()
     assert setup.user.balance == Decimal(100)
 
-    first, refused, third = billing.settle_together([good, bad, other])
+    first, refused, third = settlement.settle_together([good, bad, other])
     assert first.request_id == "client:a" and refused is None and third.request_id == "client:c"
     assert sorted(UsageLog.objects.values_list("request_id", flat=True)) == ["client:a", "client:c"]
     assert FailedCharge.objects.get().request_id == "client:b"
@@ -78,7 +79,7 @@ def test_the_charge_threads_settle_every_submitted_charge_once():
 
     def client(number):
         for i in range(25):
-            future = billing.submit(request_for(setups[number % 4], f"client:{number}-{i}", account=shared[i % 2]))
+            future = settlement.submit(request_for(setups[number % 4], f"client:{number}-{i}", account=shared[i % 2]))
             with lock:
                 futures.append(future)
 
@@ -108,16 +109,16 @@ def test_a_batch_the_locked_database_cannot_take_is_journaled_whole_and_replayed
     holder = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        assert billing.settle_together(reqs) == [None] * 5
+        assert settlement.settle_together(reqs) == [None] * 5
     finally:
         holder.execute("ROLLBACK")
         holder.close()
         options["timeout"] = timeout
         connection.close()
 
-    journal = settings.DATA_DIR / billing.JOURNAL
+    journal = settings.DATA_DIR / settlement.JOURNAL
     assert len(journal.read_text().splitlines()) == 5 and UsageLog.objects.count() == 0
-    assert billing.replay_journal() == 5
+    assert settlement.replay_journal() == 5
     assert UsageLog.objects.count() == 5 and not journal.exists()
 
 
@@ -131,7 +132,7 @@ def test_batches_locking_the_same_rows_in_opposite_orders_do_not_deadlock():
                 for i in range(36)]
         barrier.wait()
         try:
-            billing.charge_together(reqs[::-1] if reverse else reqs)
+            charge_together(reqs[::-1] if reverse else reqs)
         except Exception as exc:  # PostgreSQL answers a deadlock by aborting one of them
             errors.append(exc)
         finally:

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from accounts.models import Account
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.anthropic import Reply, encode_event, message, stream_events, usage
 from tests.fakes.bedrock import ACCESS_KEY_ID, API_KEY, SECRET_ACCESS_KEY, BedrockReply
 from tests.live import make_setup, slot_count, wait_until

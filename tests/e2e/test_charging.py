@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from apikeys.models import ApiKey
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.anthropic import Reply, message, usage
 from tests.live import make_setup
 

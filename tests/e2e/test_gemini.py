@@ -14,8 +14,8 @@ from google.genai import errors, types
 
 from accounts.models import Account
 from apikeys.models import ApiKey
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.gemini import (
     API_KEY,
     GeminiReply,

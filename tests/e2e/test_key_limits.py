@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from apikeys import windows
 from apikeys.models import ApiKey
-from billing.charge import drain_sync
+from billing.settlement import drain_sync
 from tests.fakes.anthropic import Reply, message, stream_events, usage
 from tests.fakes.openai import Reply as OpenAIReply
 from tests.fakes.openai import completion

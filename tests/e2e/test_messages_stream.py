@@ -8,8 +8,8 @@ import anthropic
 import httpx
 import pytest
 
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.anthropic import Reply, encode_event, error, stream_events, usage
 from tests.live import make_setup, slot_count, wait_until
 

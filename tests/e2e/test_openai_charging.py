@@ -12,8 +12,8 @@ import pytest
 from django.utils import timezone
 
 from apikeys.models import ApiKey
-from billing.charge import drain_sync
 from billing.models import ModelPrice, UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.openai import Reply, chat_chunks, chat_usage, completion, response, response_events, responses_usage
 from tests.live import make_setup
 

@@ -9,8 +9,8 @@ import httpx
 import openai
 import pytest
 
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.openai import Reply, chat_chunks, chat_usage, completion, encode_chat, error
 from tests.live import make_setup, slot_count, wait_until
 

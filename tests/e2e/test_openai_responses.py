@@ -9,8 +9,8 @@ import openai
 import pytest
 from asgiref.sync import async_to_sync
 
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from gateway.dialects.openai import response_key
 from gateway.scheduler import sticky
 from tests.fakes.openai import Reply, encode, response, response_events, responses_usage

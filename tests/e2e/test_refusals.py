@@ -8,8 +8,8 @@ import time
 import httpx
 import pytest
 
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.anthropic import Reply, message, usage
 from tests.live import make_setup
 

@@ -13,8 +13,8 @@ import anthropic
 import pytest
 
 from billing import balance
-from billing.charge import drain_sync
 from billing.models import UsageLog
+from billing.settlement import drain_sync
 from tests.fakes.anthropic import Reply, message, usage
 from tests.live import make_setup, wait_until
 
