@@ -16,7 +16,10 @@ from tests.live import make_setup
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_account_limit_counts")]
 MODEL = "claude-sonnet-4-5"
-CLAUDE_CODE_UA = "claude-cli/2.0.14 (external, cli)"
+# What Claude Code sends besides its body (the SDK adds anthropic-version).
+CLAUDE_CODE = {"User-Agent": "claude-cli/2.0.14 (external, cli)", "x-app": "cli",
+               "anthropic-beta": "claude-code-20250219"}
+CLAUDE_CODE_SYSTEM = [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."}]
 
 
 
@@ -30,7 +33,7 @@ def user_id(session: str) -> str:
 
 def send(client, session: str, text: str = "hi"):
     return client.messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": text}],
-                                  metadata={"user_id": user_id(session)})
+                                  metadata={"user_id": user_id(session)}, system=CLAUDE_CODE_SYSTEM)
 
 
 def served_by(fake) -> list[str]:
@@ -90,13 +93,14 @@ def test_claude_code_only_group_serves_claude_code_and_sends_others_to_the_fallb
     GroupAccount.objects.create(group=fallback, account=other)
     setup.group.claude_code_only, setup.group.fallback_group = True, fallback
     setup.group.save()
-    send(sdk(setup, gateway_url, **{"User-Agent": CLAUDE_CODE_UA}), "cc")
+    send(sdk(setup, gateway_url, **CLAUDE_CODE), "cc")
     send(sdk(setup, gateway_url), "sdk")
     send(sdk(setup, gateway_url, **{"User-Agent": "curl/8.0"}), "curl")
-    # Claude Code's user agent without its metadata is not Claude Code either.
-    sdk(setup, gateway_url, **{"User-Agent": CLAUDE_CODE_UA}).messages.create(
-        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
-    assert served_by(anthropic_fake) == ["0", "9", "9", "9"]
+    # Claude Code's user agent without its metadata, or without its other headers, is not Claude Code either.
+    sdk(setup, gateway_url, **CLAUDE_CODE).messages.create(
+        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "hi"}], system=CLAUDE_CODE_SYSTEM)
+    send(sdk(setup, gateway_url, **{"User-Agent": CLAUDE_CODE["User-Agent"]}), "ua only")
+    assert served_by(anthropic_fake) == ["0", "9", "9", "9", "9"]
 
 
 def test_claude_code_only_group_without_fallback_refuses_other_clients(anthropic_fake, gateway_url):
@@ -106,5 +110,5 @@ def test_claude_code_only_group_without_fallback_refuses_other_clients(anthropic
     assert refused.value.status_code == 503
     assert refused.value.body["error"]["message"] == "No available accounts: this group only allows Claude Code clients"
     assert anthropic_fake.requests == []
-    send(sdk(setup, gateway_url, **{"User-Agent": CLAUDE_CODE_UA}), "cc")
+    send(sdk(setup, gateway_url, **CLAUDE_CODE), "cc")
     assert served_by(anthropic_fake) == ["0"]
