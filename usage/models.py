@@ -1,8 +1,10 @@
 """Pre-aggregated usage: hourly and daily rollups of billing.UsageLog, and the watermark they reach.
 
-A rollup row sums the logs of one bucket for one combination of the dimensions below. Rollups hold
-exactly the logs created before `AggregationState.watermark`; statistics add the raw logs after it (the
-live tail), so a dashboard is always current without scanning the whole log table.
+A rollup row sums the logs of one bucket for one combination of its table's dimensions. There are four
+levels, each hourly and daily: every dimension (user × key × account × group × model × upstream model ×
+stream × billing type), the route without user and key, user × key alone, and the bucket's total.
+Rollups hold exactly the logs created before `AggregationState.watermark`; statistics add the raw logs
+after it (the live tail), so a dashboard is always current without scanning the whole log table.
 """
 
 from django.db import models
@@ -10,10 +12,11 @@ from django.utils.translation import gettext_lazy as _
 
 from core.money import MoneyField
 
-# The columns a rollup is grouped by (the same names as on billing.UsageLog).
-DIMENSIONS = (
-    "user_id", "api_key_id", "account_id", "group_id", "model", "upstream_model", "stream", "billing_type",
-)
+# The columns a rollup can be grouped by (the same names as on billing.UsageLog): who asked, and how the
+# request was served.
+KEY_DIMENSIONS = ("user_id", "api_key_id")
+ROUTE_DIMENSIONS = ("account_id", "group_id", "model", "upstream_model", "stream", "billing_type")
+DIMENSIONS = (*KEY_DIMENSIONS, *ROUTE_DIMENSIONS)
 TOKEN_MEASURES = (
     "input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens",
     "cache_creation_5m_tokens", "cache_creation_1h_tokens",
@@ -26,17 +29,15 @@ MEASURES = ("requests", "errors", *TOKEN_MEASURES, *COST_MEASURES, "duration_ms"
 
 
 class Rollup(models.Model):
-    bucket = models.DateTimeField(_("bucket"))
-    # Plain ids, not foreign keys: a rollup outlives the key, account or group it counts.
-    user_id = models.BigIntegerField(_("user"))
-    api_key_id = models.BigIntegerField(_("API key"), null=True)
-    account_id = models.BigIntegerField(_("account"), null=True)
-    group_id = models.BigIntegerField(_("group"), null=True)
-    model = models.CharField(_("model"), max_length=100)
-    upstream_model = models.CharField(_("upstream model"), max_length=100, null=True)
-    stream = models.BooleanField(_("stream"), default=False)
-    billing_type = models.SmallIntegerField(_("billing type"), default=0)
+    """A bucket's sums. Each concrete table names its `grain` ("hour": UTC hours, `bucket` the hour's
+    start; "day": days in settings.TIME_ZONE, `bucket` the day's start, an aware datetime) and the
+    `dimensions` it keeps; a table without user and key is far smaller than the full combination, and
+    statistics read the smallest table that holds every column a question needs."""
 
+    grain = ""
+    dimensions: tuple[str, ...] = ()
+
+    bucket = models.DateTimeField(_("bucket"))
     requests = models.BigIntegerField(_("requests"), default=0)
     errors = models.BigIntegerField(_("errors"), default=0)
     input_tokens = models.BigIntegerField(default=0)
@@ -59,11 +60,34 @@ class Rollup(models.Model):
         abstract = True
 
     def __str__(self):
-        return f"{self.bucket:%Y-%m-%d %H:%M} {self.model} ({self.requests})"
+        return f"{self.bucket:%Y-%m-%d %H:%M} ({self.requests})"
 
 
-class HourlyUsage(Rollup):
-    """Logs of one UTC hour (`bucket` is the hour's start)."""
+# Plain ids, not foreign keys: a rollup outlives the key, account or group it counts.
+class KeyDimensions(models.Model):
+    user_id = models.BigIntegerField(_("user"))
+    api_key_id = models.BigIntegerField(_("API key"), null=True)
+
+    class Meta:
+        abstract = True
+
+
+class RouteDimensions(models.Model):
+    account_id = models.BigIntegerField(_("account"), null=True)
+    group_id = models.BigIntegerField(_("group"), null=True)
+    model = models.CharField(_("model"), max_length=100)
+    upstream_model = models.CharField(_("upstream model"), max_length=100, null=True)
+    stream = models.BooleanField(_("stream"), default=False)
+    billing_type = models.SmallIntegerField(_("billing type"), default=0)
+
+    class Meta:
+        abstract = True
+
+
+class HourlyUsage(Rollup, KeyDimensions, RouteDimensions):
+    """Every dimension, per UTC hour: the rows user- or key-filtered questions about a model or an account read."""
+
+    grain, dimensions = "hour", DIMENSIONS
 
     class Meta:
         verbose_name = _("hourly usage")
@@ -76,8 +100,10 @@ class HourlyUsage(Rollup):
         ]
 
 
-class DailyUsage(Rollup):
-    """Logs of one day in settings.TIME_ZONE (`bucket` is the day's start, an aware datetime)."""
+class DailyUsage(Rollup, KeyDimensions, RouteDimensions):
+    """Every dimension, per day in settings.TIME_ZONE."""
+
+    grain, dimensions = "day", DIMENSIONS
 
     class Meta:
         verbose_name = _("daily usage")
@@ -88,6 +114,96 @@ class DailyUsage(Rollup):
             models.Index(fields=["api_key_id", "bucket"]),
             models.Index(fields=["account_id", "bucket"]),
         ]
+
+
+class HourlyRouteUsage(Rollup, RouteDimensions):
+    """Per UTC hour without user and key: models, groups and accounts."""
+
+    grain, dimensions = "hour", ROUTE_DIMENSIONS
+
+    class Meta:
+        verbose_name = _("hourly usage by route")
+        verbose_name_plural = _("hourly usage by route")
+        indexes = [
+            models.Index(fields=["bucket", "model"]),
+            models.Index(fields=["account_id", "bucket"]),
+            models.Index(fields=["group_id", "bucket"]),
+        ]
+
+
+class DailyRouteUsage(Rollup, RouteDimensions):
+    """Per day in settings.TIME_ZONE without user and key."""
+
+    grain, dimensions = "day", ROUTE_DIMENSIONS
+
+    class Meta:
+        verbose_name = _("daily usage by route")
+        verbose_name_plural = _("daily usage by route")
+        indexes = [
+            models.Index(fields=["bucket", "model"]),
+            models.Index(fields=["account_id", "bucket"]),
+            models.Index(fields=["group_id", "bucket"]),
+        ]
+
+
+class HourlyKeyUsage(Rollup, KeyDimensions):
+    """Per UTC hour, user and key only: rankings and key trends."""
+
+    grain, dimensions = "hour", KEY_DIMENSIONS
+
+    class Meta:
+        verbose_name = _("hourly usage by key")
+        verbose_name_plural = _("hourly usage by key")
+        indexes = [
+            models.Index(fields=["bucket"]),
+            models.Index(fields=["user_id", "bucket"]),
+            models.Index(fields=["api_key_id", "bucket"]),
+        ]
+
+
+class DailyKeyUsage(Rollup, KeyDimensions):
+    """Per day in settings.TIME_ZONE, user and key only."""
+
+    grain, dimensions = "day", KEY_DIMENSIONS
+
+    class Meta:
+        verbose_name = _("daily usage by key")
+        verbose_name_plural = _("daily usage by key")
+        indexes = [
+            models.Index(fields=["bucket"]),
+            models.Index(fields=["user_id", "bucket"]),
+            models.Index(fields=["api_key_id", "bucket"]),
+        ]
+
+
+class HourlyTotalUsage(Rollup):
+    """One row per UTC hour: totals and unfiltered trends."""
+
+    grain = "hour"
+
+    class Meta:
+        verbose_name = _("hourly usage total")
+        verbose_name_plural = _("hourly usage totals")
+        indexes = [models.Index(fields=["bucket"])]
+
+
+class DailyTotalUsage(Rollup):
+    """One row per day in settings.TIME_ZONE."""
+
+    grain = "day"
+
+    class Meta:
+        verbose_name = _("daily usage total")
+        verbose_name_plural = _("daily usage totals")
+        indexes = [models.Index(fields=["bucket"])]
+
+
+# Finest first: each table is built from the last one before it that holds its dimensions, and a
+# question is answered from the last one that holds what it needs.
+ROLLUPS = {
+    "hour": (HourlyUsage, HourlyRouteUsage, HourlyKeyUsage, HourlyTotalUsage),
+    "day": (DailyUsage, DailyRouteUsage, DailyKeyUsage, DailyTotalUsage),
+}
 
 
 class AggregationState(models.Model):

@@ -3,6 +3,8 @@
 `grouped(f, keys)` answers from the daily or hourly rollups for the part of the range before the
 watermark when the range and the filters allow it (whole hours, only rollup dimensions filtered), and
 from billing.UsageLog for the rest; the two parts are summed in Python, so every caller sees one list.
+Of the rollup levels it reads the smallest that keeps every column the filter, the grouping and the
+model source need: a question that names neither a user nor a key never reads the rows kept per key.
 """
 
 import datetime as dt
@@ -17,9 +19,10 @@ from django.db.models.functions import Cast, Coalesce, Concat, NullIf, Round, Tr
 
 from billing.models import UsageLog
 from core.money import MoneyField
-from usage.models import COST_MEASURES, MEASURES, TOKEN_MEASURES, AggregationState, DailyUsage, HourlyUsage
+from usage.models import COST_MEASURES, MEASURES, ROLLUPS, TOKEN_MEASURES, AggregationState
 
 MODEL_SOURCES = ("requested", "upstream", "mapping")
+FILTER_DIMENSIONS = ("user_id", "api_key_id", "account_id", "group_id", "model", "stream", "billing_type")
 TOTAL_TOKEN_PARTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_creation_tokens")
 
 
@@ -56,12 +59,11 @@ class StatsFilter:
         data["model_source"] = normalize_model_source(self.model_source)
         return repr(sorted(data.items()))
 
+    def filtered_dimensions(self) -> tuple[str, ...]:
+        return tuple(name for name in FILTER_DIMENSIONS if getattr(self, name) is not None)
+
     def dimension_filters(self) -> Q:
-        q = Q()
-        for name in ("user_id", "api_key_id", "account_id", "group_id", "model", "stream", "billing_type"):
-            if (value := getattr(self, name)) is not None:
-                q &= Q(**{name: value})
-        return q
+        return Q(**{name: getattr(self, name) for name in self.filtered_dimensions()})
 
 
 def watermark() -> dt.datetime | None:
@@ -105,7 +107,7 @@ def _whole_hours(zone: ZoneInfo) -> bool:
 
 def _key_expression(key: str, time_field: str, f: StatsFilter, table=None):
     # A rollup's own bucket already is the day (daily rows, counted in TIME_ZONE) or the hour.
-    if table is DailyUsage and key == "day" or table is HourlyUsage and key == "hour" and _whole_hours(f.zone):
+    if table is not None and table.grain == key and (key == "day" or _whole_hours(f.zone)):
         return F("bucket")
     if key == "day":
         return TruncDay(time_field, tzinfo=f.zone)
@@ -125,27 +127,45 @@ def _aligned(moment: dt.datetime | None, unit: str) -> bool:
     return moment.astimezone(dt.UTC).minute == moment.second == moment.microsecond == 0
 
 
-def _rollup_table(f: StatsFilter, keys: Sequence[str]):
+def _grain(f: StatsFilter, keys: Sequence[str]) -> str | None:
+    """"day" or "hour": the rollup buckets that tile the filter's range; None: only raw logs can."""
     if f.endpoint is not None:
         return None
     by_day = "hour" not in keys and f.tz == settings.TIME_ZONE
     if by_day and _aligned(f.start, "day") and _aligned(f.end, "day"):
-        return DailyUsage
+        return "day"
     if _aligned(f.start, "hour") and _aligned(f.end, "hour"):
         # Counted in another zone, hours must still line up with its day boundaries.
         if "day" in keys and not _whole_hours(f.zone):
             return None
-        return HourlyUsage
+        return "hour"
     return None
 
 
-def _sources(f: StatsFilter, keys: Sequence[str]):
+def _needed(f: StatsFilter, keys: Sequence[str], model_dim: str | None, among) -> set[str]:
+    """The dimension columns a question reads: its filters, its grouping, the model source's columns."""
+    needed = set(f.filtered_dimensions()) | {key for key in keys if key not in ("day", "hour", "model_dim")}
+    if "model_dim" in keys or model_dim is not None:
+        needed |= {"model"} if normalize_model_source(f.model_source) == "requested" else {"model", "upstream_model"}
+    if among is not None:
+        needed.add(among[0])
+    return needed
+
+
+def _rollup_table(f: StatsFilter, keys: Sequence[str], needed: set[str]):
+    grain = _grain(f, keys)
+    if grain is None:
+        return None
+    return next(table for table in reversed(ROLLUPS[grain]) if needed <= set(table.dimensions))
+
+
+def _sources(f: StatsFilter, keys: Sequence[str], needed: set[str]):
     """[(queryset, rollup table or None for raw logs, sums)] that together cover the filter's logs once."""
     raw = UsageLog.objects.filter(f.dimension_filters())
     if f.endpoint is not None:
         raw = raw.filter(endpoint=f.endpoint)
     mark = watermark() if settings.USAGE_STATS_ROLLUPS else None
-    table = _rollup_table(f, keys)
+    table = _rollup_table(f, keys, needed)
     if mark is None or table is None or (f.start is not None and f.start >= mark):
         return [(_between(raw, "created_at", f.start, f.end), None, RAW_SUMS)]
     rolled = _between(table.objects.filter(f.dimension_filters()), "bucket", f.start, f.end)
@@ -177,7 +197,7 @@ def grouped(f: StatsFilter, keys: Sequence[str] = (), model_dim: str | None = No
     `total_tokens`. Time keys come back as aware datetimes in the filter's zone. Unordered.
     """
     merged: dict[tuple, dict] = {}
-    for qs, table, sums in _sources(f, keys):
+    for qs, table, sums in _sources(f, keys, _needed(f, keys, model_dim, among)):
         time_field = "bucket" if table else "created_at"
         aliases = {f"k_{key}": _key_expression(key, time_field, f, table) for key in keys}
         rows = qs if among is None else qs.filter(**{f"{among[0]}__in": list(among[1])})

@@ -1,10 +1,11 @@
 """Filling the rollups: the periodic aggregation from the watermark, range rebuilds, raw-log retention.
 
-Each run rebuilds whole UTC hours from `watermark − overlap` (floored to the hour) up to now, then the
-days (in TIME_ZONE) those hours touch from the hourly rows, and moves the watermark to now. Charges
-that land a little late (their log's created_at is before the watermark) are picked up by the overlap.
-Runs hold a lock on the watermark row, so two never interleave. Hourly rows are summed into days, so
-TIME_ZONE must be a whole number of hours from UTC.
+Each run rebuilds whole UTC hours from `watermark − overlap` (floored to the hour) up to now (the
+full-dimension hours from raw logs, each coarser level's hours from the smallest level already rebuilt
+that holds its dimensions), then every level's days (in TIME_ZONE) those hours touch from its own
+hourly rows, and moves the watermark to now. Charges that land a little late (their log's created_at
+is before the watermark) are picked up by the overlap. Runs hold a lock on the watermark row, so two
+never interleave. Hourly rows are summed into days, so TIME_ZONE must be a whole number of hours from UTC.
 """
 
 import datetime as dt
@@ -13,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Min, Sum
+from django.db.models import F, Min, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 from billing.models import UsageLog
-from usage.models import DIMENSIONS, MEASURES, AggregationState, DailyUsage, HourlyUsage
+from usage.models import MEASURES, ROLLUPS, AggregationState
 from usage.query import RAW_SUMS
 
 log = logging.getLogger(__name__)
@@ -51,26 +52,41 @@ def _insert_select(table, queryset, names: dict[str, str]) -> None:
                        params)
 
 
+def _summed(source, bucket, dimensions) -> tuple:
+    """Rollup rows of `source` regrouped by (bucket expression, dimensions): the queryset and its columns."""
+    rows = source.annotate(bucket_=bucket).values("bucket_", *dimensions)
+    rows = rows.annotate(**{f"{m}_": Sum(m) for m in MEASURES}).order_by()
+    return rows, {"bucket": "bucket_", **{d: d for d in dimensions}, **{m: f"{m}_" for m in MEASURES}}
+
+
+def _source_table(table, built):
+    """The smallest table already built that holds `table`'s dimensions."""
+    return next(done for done in reversed(built) if set(table.dimensions) <= set(done.dimensions))
+
+
 def _rebuild(start: dt.datetime, until: dt.datetime) -> int:
     """Rollups of [start, until) from raw logs (start is an hour boundary); the number of logs read."""
-    HourlyUsage.objects.filter(bucket__gte=start).delete()
+    finest, *coarser = ROLLUPS["hour"]
+    finest.objects.filter(bucket__gte=start).delete()
     raw = UsageLog.objects.filter(created_at__gte=start, created_at__lt=until)
     hours = (
         raw.annotate(bucket_=TruncHour("created_at", tzinfo=dt.UTC))
-        .values("bucket_", *DIMENSIONS).annotate(**RAW_SUMS).order_by()
+        .values("bucket_", *finest.dimensions).annotate(**RAW_SUMS).order_by()
     )
-    columns = {"bucket": "bucket_", **{d: d for d in DIMENSIONS}, **{m: m for m in MEASURES}}
-    _insert_select(HourlyUsage, hours, columns)
+    columns = {"bucket": "bucket_", **{d: d for d in finest.dimensions}, **{m: m for m in MEASURES}}
+    _insert_select(finest, hours, columns)
+    built = [finest]
+    for table in coarser:
+        table.objects.filter(bucket__gte=start).delete()
+        source = _source_table(table, built).objects.filter(bucket__gte=start)
+        _insert_select(table, *_summed(source, F("bucket"), table.dimensions))
+        built.append(table)
 
     day = _day_start(start)
-    DailyUsage.objects.filter(bucket__gte=day).delete()
-    days = (
-        HourlyUsage.objects.filter(bucket__gte=day)
-        .annotate(bucket_=TruncDay("bucket", tzinfo=ZoneInfo(settings.TIME_ZONE)))
-        .values("bucket_", *DIMENSIONS).annotate(**{f"{m}_": Sum(m) for m in MEASURES}).order_by()
-    )
-    _insert_select(DailyUsage, days, {"bucket": "bucket_", **{d: d for d in DIMENSIONS},
-                                      **{m: f"{m}_" for m in MEASURES}})
+    for hourly, daily in zip(ROLLUPS["hour"], ROLLUPS["day"], strict=True):
+        daily.objects.filter(bucket__gte=day).delete()
+        local_day = TruncDay("bucket", tzinfo=ZoneInfo(settings.TIME_ZONE))
+        _insert_select(daily, *_summed(hourly.objects.filter(bucket__gte=day), local_day, daily.dimensions))
     return raw.count()
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.models import UsageLog
 from usage import rollup, stats
-from usage.models import AggregationState, DailyUsage, HourlyUsage
+from usage.models import ROLLUPS, AggregationState, DailyKeyUsage, DailyTotalUsage, DailyUsage, HourlyUsage
 from usage.query import StatsFilter, grouped
 
 
@@ -40,6 +40,26 @@ def test_statistics_read_rollups_not_only_raw_logs(world, make_log):
     assert grouped(odd)[0]["requests"] == 0
 
 
+def test_questions_without_user_or_key_read_the_smaller_rollups(world, make_log):
+    """Totals, per-model and per-user questions each read their own level, not the rows of every
+    dimension: emptying a level behind the filter's back shows which one answered."""
+    when = timezone.now() - dt.timedelta(days=2)
+    make_log(world.alice, world.key_a1, account=world.account_a, created_at=when)
+    make_log(world.bob, world.key_b, account=world.account_b, model="gpt-5", created_at=when)
+    rollup.aggregate()
+    f = stats.make_filter(default_days=7)
+    DailyUsage.objects.all().delete()
+    assert stats.totals(f)["requests"] == 2
+    assert {r["model"]: r["requests"] for r in stats.models(f)} == {"claude-sonnet-4": 1, "gpt-5": 1}
+    assert {r["user_id"] for r in stats.users_ranking(f)} == {world.alice.pk, world.bob.pk}
+    # a user filtered per model needs every dimension: that level is gone
+    assert stats.models(stats.make_filter(default_days=7, user_id=world.alice.pk)) == []
+    DailyKeyUsage.objects.all().delete()
+    assert stats.users_ranking(f) == [] and stats.totals(f)["requests"] == 2
+    DailyTotalUsage.objects.all().delete()
+    assert stats.totals(f)["requests"] == 0
+
+
 def test_the_live_tail_after_the_watermark_is_counted(world, make_log):
     make_log(world.alice, world.key_a1, created_at=timezone.now() - dt.timedelta(hours=3))
     rollup.aggregate()
@@ -53,15 +73,16 @@ def test_command_rebuilds_from_since_and_refuses_bad_dates(world, make_log):
     out = io.StringIO()
     call_command("aggregate_usage", stdout=out)
     assert out.getvalue().startswith("aggregated 1 usage logs")
-    HourlyUsage.objects.all().delete()
-    DailyUsage.objects.all().delete()
+    tables = (*ROLLUPS["hour"], *ROLLUPS["day"])
+    for table in tables:
+        table.objects.all().delete()
     # the normal run only looks back from the watermark: the lost day stays lost ...
     call_command("aggregate_usage", stdout=io.StringIO())
-    assert not DailyUsage.objects.exists()
-    # ... until a backfill rebuilds the range
+    assert not any(table.objects.exists() for table in tables)
+    # ... until a backfill rebuilds the range, at every level
     since = (timezone.now() - dt.timedelta(days=5)).date().isoformat()
     call_command("aggregate_usage", "--since", since, stdout=out)
-    assert DailyUsage.objects.get().requests == 1
+    assert [table.objects.get().requests for table in tables] == [1] * len(tables)
     with pytest.raises(CommandError, match="--since: must be a date"):
         call_command("aggregate_usage", "--since", "last week")
     with pytest.raises(CommandError, match="--since: must not be in the future"):

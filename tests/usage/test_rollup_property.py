@@ -1,4 +1,5 @@
-"""Rollups + live tail equal the raw logs, for random logs, random ranges and random filters (both engines)."""
+"""Rollups + live tail equal the raw logs, for random logs, random ranges, random filters and groupings, at
+every rollup level (both engines)."""
 
 import datetime as dt
 import random
@@ -9,8 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from usage import rollup
-from usage.models import DailyUsage, HourlyUsage
-from usage.query import StatsFilter, grouped
+from usage.models import ROLLUPS, HourlyUsage
+from usage.query import StatsFilter, _needed, _rollup_table, grouped
 
 NOW = dt.datetime(2026, 5, 20, 15, 27, 13, tzinfo=dt.UTC)
 MODELS = ["claude-sonnet-4", "claude-haiku-4-5", "gpt-5"]
@@ -50,8 +51,12 @@ def _expected(logs, f: StatsFilter, keys):
                for n in ("user_id", "api_key_id", "account_id", "group_id", "model", "stream", "billing_type")):
             continue
         local = log.created_at.astimezone(zone)
+        upstream = (log.upstream_model or "").strip() or log.model
         values = {"day": local.date(), "hour": local.replace(minute=0, second=0, microsecond=0),
-                  "model": log.model, "account_id": log.account_id, "user_id": log.user_id}
+                  "model": log.model, "account_id": log.account_id, "user_id": log.user_id,
+                  "api_key_id": log.api_key_id, "group_id": log.group_id,
+                  "model_dim": {"requested": log.model, "upstream": upstream,
+                                "mapping": f"{log.model} -> {upstream}"}[f.model_source]}
         row = out[tuple(values[k] for k in keys)]
         row["requests"] += 1
         row["errors"] += log.status >= 400
@@ -85,11 +90,13 @@ def test_rollups_plus_tail_equal_raw_for_random_ranges(seed, world, make_log, se
     early = NOW - dt.timedelta(days=9)
     logs = _random_logs(rng, world, make_log, 150, early, NOW)
     rollup.aggregate(now=NOW)  # everything before NOW is rolled up
-    assert HourlyUsage.objects.exists() and DailyUsage.objects.exists()
+    for table in (*ROLLUPS["hour"], *ROLLUPS["day"]):  # every level holds every log once
+        assert sum(table.objects.values_list("requests", flat=True)) == len(logs), table
     # the live tail, after the watermark
     logs += _random_logs(rng, world, make_log, 30, NOW, NOW + dt.timedelta(hours=5))
 
-    for _ in range(25):
+    levels = set()
+    for _ in range(40):
         tz = rng.choice(["UTC", "UTC", "Asia/Shanghai", "America/New_York", "Asia/Kolkata"])
         zone = ZoneInfo(tz)
         day = (early + dt.timedelta(days=rng.randint(-1, 9))).astimezone(zone).date()
@@ -104,11 +111,18 @@ def test_rollups_plus_tail_equal_raw_for_random_ranges(seed, world, make_log, se
             start = early + dt.timedelta(seconds=rng.uniform(0, 9 * 86400))
             end = start + dt.timedelta(seconds=rng.uniform(1, 4 * 86400))
         narrow = rng.choice([{}, {}, {"user_id": world.alice.pk}, {"account_id": world.account_b.pk},
-                             {"model": "gpt-5", "stream": True}, {"billing_type": 1, "api_key_id": world.key_b.pk}])
-        f = StatsFilter(start=start, end=end, tz=tz, **narrow)
-        keys = rng.choice([[], ["day"], ["hour"], ["model"], ["day", "account_id"], ["user_id"]])
+                             {"model": "gpt-5", "stream": True}, {"billing_type": 1, "api_key_id": world.key_b.pk},
+                             {"group_id": world.group_a.pk}])
+        f = StatsFilter(start=start, end=end, tz=tz, model_source=rng.choice(["requested", "upstream", "mapping"]),
+                        **narrow)
+        keys = rng.choice([[], ["day"], ["hour"], ["model"], ["day", "account_id"], ["user_id"], ["model_dim"],
+                           ["day", "api_key_id"], ["group_id"]])
         expected = _norm(_expected(logs, f, keys))
         assert _actual(f, keys) == expected, (f, keys)
+        table = _rollup_table(f, keys, _needed(f, keys, None, None))
+        levels.add(table and table.dimensions)
+    # the draws reached every level, and ranges only the raw logs can answer
+    assert levels == {None, *(table.dimensions for table in ROLLUPS["hour"])}, levels
 
 
 def test_rerun_and_late_charges_are_counted_once(world, make_log, settings):
