@@ -116,6 +116,23 @@ class DailyUsage(Rollup, KeyDimensions, RouteDimensions):
         ]
 
 
+# The indexes the hourly and daily tables of a level share (functions: each table needs objects of its own).
+def route_indexes() -> list[models.Index]:
+    return [
+        models.Index(fields=["bucket", "model"]),
+        models.Index(fields=["account_id", "bucket"]),
+        models.Index(fields=["group_id", "bucket"]),
+    ]
+
+
+def key_indexes() -> list[models.Index]:
+    return [
+        models.Index(fields=["bucket"]),
+        models.Index(fields=["user_id", "bucket"]),
+        models.Index(fields=["api_key_id", "bucket"]),
+    ]
+
+
 class HourlyRouteUsage(Rollup, RouteDimensions):
     """Per UTC hour without user and key: models, groups and accounts."""
 
@@ -124,11 +141,7 @@ class HourlyRouteUsage(Rollup, RouteDimensions):
     class Meta:
         verbose_name = _("hourly usage by route")
         verbose_name_plural = _("hourly usage by route")
-        indexes = [
-            models.Index(fields=["bucket", "model"]),
-            models.Index(fields=["account_id", "bucket"]),
-            models.Index(fields=["group_id", "bucket"]),
-        ]
+        indexes = route_indexes()
 
 
 class DailyRouteUsage(Rollup, RouteDimensions):
@@ -139,11 +152,7 @@ class DailyRouteUsage(Rollup, RouteDimensions):
     class Meta:
         verbose_name = _("daily usage by route")
         verbose_name_plural = _("daily usage by route")
-        indexes = [
-            models.Index(fields=["bucket", "model"]),
-            models.Index(fields=["account_id", "bucket"]),
-            models.Index(fields=["group_id", "bucket"]),
-        ]
+        indexes = route_indexes()
 
 
 class HourlyKeyUsage(Rollup, KeyDimensions):
@@ -154,11 +163,7 @@ class HourlyKeyUsage(Rollup, KeyDimensions):
     class Meta:
         verbose_name = _("hourly usage by key")
         verbose_name_plural = _("hourly usage by key")
-        indexes = [
-            models.Index(fields=["bucket"]),
-            models.Index(fields=["user_id", "bucket"]),
-            models.Index(fields=["api_key_id", "bucket"]),
-        ]
+        indexes = key_indexes()
 
 
 class DailyKeyUsage(Rollup, KeyDimensions):
@@ -169,11 +174,7 @@ class DailyKeyUsage(Rollup, KeyDimensions):
     class Meta:
         verbose_name = _("daily usage by key")
         verbose_name_plural = _("daily usage by key")
-        indexes = [
-            models.Index(fields=["bucket"]),
-            models.Index(fields=["user_id", "bucket"]),
-            models.Index(fields=["api_key_id", "bucket"]),
-        ]
+        indexes = key_indexes()
 
 
 class HourlyTotalUsage(Rollup):
