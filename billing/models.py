@@ -109,6 +109,7 @@ class UsageLog(models.Model):
         indexes = [
             models.Index(fields=["created_at", "model", "upstream_model"]),
             models.Index(fields=["user", "created_at"]),
+            models.Index(fields=["api_key", "created_at"]),
             models.Index(fields=["account", "created_at"]),
         ]
 
