@@ -53,14 +53,17 @@ def _opens_as_claude_code(system) -> bool:
         return False
     # A block may go on after the identity line: compare the opening, twice the line's length at most.
     return any(
-        isinstance(text, str) and dice(text[: 2 * len(known)], known) >= SIMILAR
-        for text in texts for known in IDENTITIES
+        isinstance(text, str) and _dice(_pairs(text[: 2 * len(known)]), pairs) >= SIMILAR
+        for text in texts for known, pairs in _KNOWN_PAIRS
     )
 
 
 def dice(a: str, b: str) -> float:
     """Dice's coefficient of the two texts' letter pairs (case and spacing ignored): 1 = the same pairs."""
-    pairs_a, pairs_b = _pairs(a), _pairs(b)
+    return _dice(_pairs(a), _pairs(b))
+
+
+def _dice(pairs_a: Counter, pairs_b: Counter) -> float:
     total = sum(pairs_a.values()) + sum(pairs_b.values())
     return 2 * sum((pairs_a & pairs_b).values()) / total if total else 0.0
 
@@ -68,3 +71,6 @@ def dice(a: str, b: str) -> float:
 def _pairs(text: str) -> Counter:
     text = " ".join(text.lower().split())
     return Counter(text[i:i + 2] for i in range(len(text) - 1))
+
+
+_KNOWN_PAIRS = [(known, _pairs(known)) for known in IDENTITIES]

@@ -6,6 +6,7 @@ and say whether to retry it in place (pool mode), switch to another account, or 
 """
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -95,7 +96,7 @@ async def forward(request, ctx: AuthContext, inbound: Inbound) -> Attempt | Http
     platform = key.group_platform or next(iter(dialect.platforms))
     sticky = dialect.session_hash(inbound, request, ctx.client_ip, key.key_id)
     continued = dialect.continues(inbound)
-    from_claude_code = claudecode.is_claude_code(inbound)
+    from_claude_code = functools.cache(lambda: claudecode.is_claude_code(inbound))
     exclude: set[int] = set()
     last_error: HttpResponse | None = None
     failed_status: int | None = None  # the last failover status, once an account failed over

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -66,7 +67,8 @@ class SelectionRequest:
     request_id: str | None = None  # holder of the account slot; generated when missing
     action: str = "messages"  # what the request asks the upstream for (see gateway.upstreams)
     continues: str | None = None  # sticky key of what the request continues, looked up before the session's
-    claude_code: bool = False  # sent by Claude Code (gateway.claudecode); Claude-Code-only groups want it
+    # Whether Claude Code sent it (gateway.claudecode): asked only by a Claude-Code-only group.
+    claude_code: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -194,7 +196,9 @@ async def select_account(req: SelectionRequest, exclude=frozenset(), on_wait=Non
 
 async def _resolve_group(req: SelectionRequest) -> SelectionRequest:
     """Step 0 of §2.7: a Claude-Code-only group sends other clients along its fallback chain."""
-    if req.claude_code or req.group_id is None:
+    if req.group_id is None:
+        return req
+    if not (await snapshot.current(req.group_id, req.platform)).claude_code_only or req.claude_code():
         return req
     group_id, seen = req.group_id, set()
     while (current := await snapshot.current(group_id, req.platform)).claude_code_only:

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def request(group, session=None, claude_code=False):
     return SelectionRequest(
         group_id=group.pk, platform="anthropic", model="claude-sonnet-4-5", user_id=1, api_key_id=1,
-        session_hash=session, claude_code=claude_code,
+        session_hash=session, claude_code=lambda: claude_code,
     )
 
 
