@@ -1,6 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from core.rules import RuleError
+from core.cli import refusals
 from usage.rollup import aggregate, parse_since
 
 
@@ -14,10 +14,8 @@ class Command(BaseCommand):
         parser.add_argument("--since", help="rebuild from here (default: from the watermark)")
 
     def handle(self, *args, since=None, **options):
-        try:
+        with refusals():
             start = parse_since(since, "--since") if since is not None else None
-        except RuleError as exc:
-            raise CommandError(exc.message)
         result = aggregate(since=start)
         self.stdout.write(
             f"aggregated {result['logs']} usage logs from {result['start'].isoformat()} "
