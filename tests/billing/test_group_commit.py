@@ -148,3 +148,22 @@ def test_batches_locking_the_same_rows_in_opposite_orders_do_not_deadlock():
 
     assert errors == []
     assert UsageLog.objects.count() == 10 * 2 * 36
+
+
+def test_an_account_crossing_its_quota_tells_the_scheduler_after_the_commit():
+    from accounts.signals import scheduling_changed
+
+    setups, shared = setups_sharing_accounts(users=1, accounts=1)
+    Account.objects.filter(pk=shared[0].pk).update(quota_limit=Decimal("0.000001"))
+    shared[0].refresh_from_db()
+    heard = []
+
+    def receiver(**kwargs):  # a scheduler reloading now must already see the crossing
+        heard.append((connection.in_atomic_block, Account.objects.get(pk=shared[0].pk).quota_used))
+
+    scheduling_changed.connect(receiver)
+    try:
+        (entry,) = settlement.settle_together([request_for(setups[0], "client:over", account=shared[0])])
+    finally:
+        scheduling_changed.disconnect(receiver)
+    assert heard and all(not in_transaction and used == entry.total_cost for in_transaction, used in heard)
